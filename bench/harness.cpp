@@ -1,0 +1,166 @@
+// dagsched_bench: timing loops, statistics and memory readings.
+#include "harness.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <memory>
+
+#include <malloc.h>
+#include <unistd.h>
+
+#ifdef DAGSCHED_BENCH_HAVE_CALLGRIND
+#include <valgrind/callgrind.h>
+#endif
+
+namespace dagsched_bench {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+// Under callgrind (--collect-atstart=yes, the default), each timed loop becomes its own profile dump named
+// after the loop, holding the instructions of every thread, so `callgrind_annotate` on one dump gives the
+// cost of that phase alone. Outside valgrind these are a few no-op instructions per loop.
+void profile_start() {
+#ifdef DAGSCHED_BENCH_HAVE_CALLGRIND
+  CALLGRIND_ZERO_STATS;
+#endif
+}
+
+void profile_dump([[maybe_unused]] const std::string& label) {
+#ifdef DAGSCHED_BENCH_HAVE_CALLGRIND
+  CALLGRIND_DUMP_STATS_AT(label.c_str());
+#endif
+}
+
+}  // namespace
+
+double median_of(std::vector<double> samples) {
+  if (samples.empty()) {
+    return 0;
+  }
+  std::sort(samples.begin(), samples.end());
+  const std::size_t mid = samples.size() / 2;
+  if (samples.size() % 2 == 1) {
+    return samples[mid];
+  }
+  return (samples[mid - 1] + samples[mid]) / 2;
+}
+
+std::vector<Measurement> measure(const Engine& engine, const Shape& shape, const std::vector<std::string>& ids,
+                                 std::size_t workers, std::size_t reps, std::string& problem) {
+  constexpr std::size_t phase_count = std::size(phase_names);
+  std::vector<std::vector<double>> samples(phase_count);
+  for (auto& s : samples) {
+    s.reserve(reps);
+  }
+  const std::string label = std::string(engine.name()) + "/" + std::string(engine.api()) + " " + shape.name;
+
+  // Fresh graphs: build, first run and destroy each timed, and their sum as `once`. Rep 0 warms up the
+  // allocator and the page tables and is not recorded.
+  profile_start();
+  for (std::size_t rep = 0; rep <= reps; ++rep) {
+    const Clock::time_point t0 = Clock::now();
+    std::unique_ptr<Instance> inst = engine.create(shape, ids, workers);
+    const Clock::time_point t1 = Clock::now();
+    inst->build_graph();
+    const Clock::time_point t2 = Clock::now();
+    inst->run();
+    const Clock::time_point t3 = Clock::now();
+    inst.reset();
+    const Clock::time_point t4 = Clock::now();
+    if (rep == 0) {
+      profile_start();  // the profile of `once` covers the timed reps only
+      continue;
+    }
+    samples[0].push_back(ms_between(t0, t2));
+    samples[1].push_back(ms_between(t1, t2));
+    samples[2].push_back(ms_between(t2, t3));
+    samples[4].push_back(ms_between(t3, t4));
+    samples[5].push_back(ms_between(t0, t4));
+  }
+  profile_dump("once " + label);
+
+  // Re-runs of one graph. The untimed first run is also the correctness check.
+  {
+    std::unique_ptr<Instance> inst = engine.create(shape, ids, workers);
+    inst->build_graph();
+    std::string found = inst->run_and_check();
+    if (!found.empty() && problem.empty()) {
+      problem = label + ": " + found;
+    }
+    profile_start();
+    for (std::size_t rep = 0; rep < reps; ++rep) {
+      const Clock::time_point t0 = Clock::now();
+      inst->run();
+      samples[3].push_back(ms_between(t0, Clock::now()));
+    }
+    profile_dump("run " + label);
+  }
+
+  std::vector<Measurement> out;
+  out.reserve(phase_count);
+  for (std::size_t p = 0; p < phase_count; ++p) {
+    Measurement m;
+    m.engine = std::string(engine.name());
+    m.shape = shape.name;
+    m.api = std::string(engine.api());
+    m.phase = phase_names[p];
+    m.workers = workers;
+    m.median_ms = median_of(samples[p]);
+    m.best_ms = samples[p].empty() ? 0 : *std::min_element(samples[p].begin(), samples[p].end());
+    m.reps = samples[p].size();
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+std::size_t rss_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t total_pages = 0;
+  std::size_t resident_pages = 0;
+  if (!(statm >> total_pages >> resident_pages)) {
+    return 0;
+  }
+  const long page = ::sysconf(_SC_PAGESIZE);
+  return resident_pages * static_cast<std::size_t>(page > 0 ? page : 4096);
+}
+
+void trim_heap() { ::malloc_trim(0); }
+
+MemoryReading measure_memory(const Engine& engine, const Shape& shape, const std::vector<std::string>& ids,
+                             std::size_t workers) {
+  MemoryReading r;
+  r.engine = std::string(engine.name());
+  r.api = std::string(engine.api());
+  r.tasks = shape.size;
+  trim_heap();
+  const std::size_t base = rss_bytes();
+  const auto growth = [base] {
+    const std::size_t now = rss_bytes();
+    return now > base ? now - base : 0;
+  };
+  const Clock::time_point t0 = Clock::now();
+  std::unique_ptr<Instance> inst = engine.create(shape, ids, workers);
+  inst->build_graph();
+  const Clock::time_point t1 = Clock::now();
+  r.after_build_bytes = growth();
+  const Clock::time_point t2 = Clock::now();
+  inst->run_keep();
+  const Clock::time_point t3 = Clock::now();
+  r.after_run_bytes = growth();
+  const Clock::time_point t4 = Clock::now();
+  inst.reset();
+  const Clock::time_point t5 = Clock::now();
+  r.build_ms = ms_between(t0, t1);
+  r.run_ms = ms_between(t2, t3);
+  r.destroy_ms = ms_between(t4, t5);
+  return r;
+}
+
+}  // namespace dagsched_bench

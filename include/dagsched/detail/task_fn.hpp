@@ -1,0 +1,129 @@
+// dagsched internal: a type-erased, move-only task body.
+//
+// Not part of the public API. `TaskScheduler::add_task` wraps any callable in a `TaskFn`, so the engine
+// stores every task body in one flat array without a heap allocation for small closures. Why not
+// std::function: it needs copyable callables, and std::move_only_function is C++23.
+#pragma once
+
+#include <any>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace dagsched::detail {
+
+class TaskFn {
+ public:
+  TaskFn() noexcept = default;
+
+  template <class F>
+  requires(!std::is_same_v<std::decay_t<F>, TaskFn>) explicit TaskFn(F&& f) {
+    using Fn = std::decay_t<F>;
+    if constexpr (fits_inline<Fn>) {
+      ::new (static_cast<void*>(m_buf)) Fn(std::forward<F>(f));
+    } else {
+      ::new (static_cast<void*>(m_buf)) Fn*(new Fn(std::forward<F>(f)));
+    }
+    m_vt = &vtable_for<Fn>;
+  }
+
+  TaskFn(TaskFn&& other) noexcept : m_vt(other.m_vt) {
+    if (m_vt != nullptr) {
+      m_vt->relocate(m_buf, other.m_buf);
+      other.m_vt = nullptr;
+    }
+  }
+
+  TaskFn& operator=(TaskFn&& other) noexcept {
+    if (this != &other) {
+      reset();
+      m_vt = other.m_vt;
+      if (m_vt != nullptr) {
+        m_vt->relocate(m_buf, other.m_buf);
+        other.m_vt = nullptr;
+      }
+    }
+    return *this;
+  }
+
+  TaskFn(const TaskFn&) = delete;
+  TaskFn& operator=(const TaskFn&) = delete;
+  ~TaskFn() { reset(); }
+
+  /// Calls the body once. A value it returns is stored in `out`; a void body leaves `out` empty.
+  /// Whatever the body throws propagates.
+  void operator()(std::any& out) { m_vt->invoke(m_buf, out); }
+
+  [[nodiscard]] explicit operator bool() const noexcept { return m_vt != nullptr; }
+
+ private:
+  static constexpr std::size_t inline_size = 2 * sizeof(void*);
+
+  template <class Fn>
+  static constexpr bool fits_inline = sizeof(Fn) <= inline_size &&
+                                      alignof(Fn) <= alignof(void*) && std::is_nothrow_move_constructible_v<Fn>;
+
+  struct VTable {
+    void (*invoke)(void* self, std::any& out);
+    void (*relocate)(void* dst, void* src) noexcept;
+    void (*destroy)(void* self) noexcept;
+  };
+
+  template <class Fn>
+  static Fn& target(void* self) noexcept {
+    if constexpr (fits_inline<Fn>) {
+      return *std::launder(static_cast<Fn*>(self));
+    } else {
+      return **std::launder(static_cast<Fn**>(self));
+    }
+  }
+
+  template <class Fn>
+  static void invoke_impl(void* self, std::any& out) {
+    using R = std::invoke_result_t<Fn&>;
+    if constexpr (std::is_void_v<R>) {
+      std::invoke(target<Fn>(self));
+      out.reset();
+    } else {
+      out = std::invoke(target<Fn>(self));
+    }
+  }
+
+  template <class Fn>
+  static void relocate_impl(void* dst, void* src) noexcept {
+    if constexpr (fits_inline<Fn>) {
+      Fn& from = *std::launder(static_cast<Fn*>(src));
+      ::new (dst) Fn(std::move(from));
+      from.~Fn();
+    } else {
+      ::new (dst) Fn*(*std::launder(static_cast<Fn**>(src)));
+    }
+  }
+
+  template <class Fn>
+  static void destroy_impl(void* self) noexcept {
+    if constexpr (fits_inline<Fn>) {
+      std::launder(static_cast<Fn*>(self))->~Fn();
+    } else {
+      delete *std::launder(static_cast<Fn**>(self));
+    }
+  }
+
+  template <class Fn>
+  static constexpr VTable vtable_for{&invoke_impl<Fn>, &relocate_impl<Fn>, &destroy_impl<Fn>};
+
+  void reset() noexcept {
+    if (m_vt != nullptr) {
+      m_vt->destroy(m_buf);
+      m_vt = nullptr;
+    }
+  }
+
+  const VTable* m_vt = nullptr;
+  alignas(void*) unsigned char m_buf[inline_size];
+};
+
+}  // namespace dagsched::detail

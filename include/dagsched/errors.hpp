@@ -1,0 +1,59 @@
+// dagsched: the typed errors a malformed graph or a misuse produces.
+//
+// Every graph error derives from `GraphError`, itself a `std::invalid_argument`, so a caller may catch
+// broadly (`std::invalid_argument`, as the original Python spec raises `ValueError`) or precisely.
+// All of them are thrown before any task body runs and leave the scheduler unchanged.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace dagsched {
+
+/// Base of every error about the shape of the task graph.
+class GraphError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+/// `add_task` was given an id that is already registered.
+class DuplicateTaskError : public GraphError {
+ public:
+  explicit DuplicateTaskError(std::string task_id);
+  /// The id given twice.
+  [[nodiscard]] const std::string& task_id() const noexcept { return m_task_id; }
+
+ private:
+  std::string m_task_id;
+};
+
+/// `run()` found a dependency on an id that no `add_task` call registered.
+class UnknownDependencyError : public GraphError {
+ public:
+  UnknownDependencyError(std::string task_id, std::string dependency);
+  /// The task that names the missing dependency.
+  [[nodiscard]] const std::string& task_id() const noexcept { return m_task_id; }
+  /// The id that was never registered.
+  [[nodiscard]] const std::string& dependency() const noexcept { return m_dependency; }
+
+ private:
+  std::string m_task_id;
+  std::string m_dependency;
+};
+
+/// `run()` found a dependency cycle (a task depending on itself included).
+///
+/// `what()` reads `cycle: a -> b -> c -> a`, where each arrow points from a task to one that depends on it
+/// (the order in which they would have had to run). `cycle()` holds the same ids, the first not repeated.
+class CycleError : public GraphError {
+ public:
+  explicit CycleError(std::vector<std::string> cycle);
+  /// The tasks on the cycle, in dependency order; `cycle().front()` depends on `cycle().back()`.
+  [[nodiscard]] const std::vector<std::string>& cycle() const noexcept { return m_cycle; }
+
+ private:
+  std::vector<std::string> m_cycle;
+};
+
+}  // namespace dagsched

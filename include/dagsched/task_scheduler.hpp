@@ -1,0 +1,132 @@
+// dagsched: the scheduler. Register tasks with `add_task`, then `run()` them all.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <ranges>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "dagsched/detail/task_fn.hpp"
+#include "dagsched/result_set.hpp"
+#include "dagsched/task_handle.hpp"
+#include "dagsched/task_result.hpp"
+
+namespace dagsched {
+
+namespace detail {
+class Engine;
+}
+
+/// Scheduler-wide settings. New settings are added here, with defaults, rather than as constructor
+/// parameters.
+struct SchedulerOptions {
+  /// Number of worker threads, and so the most task bodies that run at once. Must be at least 1.
+  std::size_t max_workers = 4;
+};
+
+/// A task body: any callable with no parameters, invocable more than once (retries, repeated runs).
+/// Its return value, if any, is stored in a `std::any`, so it must be copy-constructible.
+template <class F>
+concept TaskBody = std::move_constructible<std::decay_t<F>> && std::invocable < std::decay_t<F>
+& > &&(std::is_void_v<std::invoke_result_t<std::decay_t<F>&>> ||
+       std::copy_constructible<std::decay_t<std::invoke_result_t<std::decay_t<F>&>>>);
+
+/// A range whose elements can name a dependency: strings, string views, C strings or `TaskHandle`s.
+template <class R>
+concept DependencyRange =
+    std::ranges::input_range<R> && std::constructible_from<DependencyRef, std::ranges::range_reference_t<R>>;
+
+/// Runs a DAG of tasks on a fixed pool of worker threads, surviving task failures.
+///
+/// Semantics of `run()`:
+/// - every task whose dependencies have all succeeded starts at once, on one of `max_workers` threads
+///   (never on the thread that called `run()`); idle workers sleep until work appears;
+/// - a task that throws is retried at once, up to `retries` more times; if every attempt throws it ends
+///   `failed` with the last exception, and every task downstream of it, directly or transitively, ends
+///   `skipped` without being called; independent branches complete normally;
+/// - the call returns when every task has a final status.
+///
+/// Thread-safety: `add_task` and `run` must not be called concurrently with each other from several
+/// threads (they are not synchronised); calling either while a `run()` is in progress, from a task body or
+/// any other thread, throws `std::logic_error`. Worker threads are created by the constructor, reused by
+/// every run, and joined by the destructor.
+class TaskScheduler {
+ public:
+  /// Starts `max_workers` worker threads. Throws `std::invalid_argument` when `max_workers` is 0.
+  explicit TaskScheduler(std::size_t max_workers = 4);
+
+  /// Starts `options.max_workers` worker threads. Throws `std::invalid_argument` when it is 0.
+  explicit TaskScheduler(SchedulerOptions options);
+
+  /// Joins the worker threads. Must not run concurrently with `run()`.
+  ~TaskScheduler();
+
+  TaskScheduler(const TaskScheduler&) = delete;
+  TaskScheduler& operator=(const TaskScheduler&) = delete;
+  TaskScheduler(TaskScheduler&&) = delete;
+  TaskScheduler& operator=(TaskScheduler&&) = delete;
+
+  /// Registers task `task_id` running `execute_fn`, which starts only after every task in `dependencies`
+  /// has succeeded, and is attempted at most `retries + 1` times.
+  ///
+  /// Dependencies may be ids or handles, and may name tasks registered later (they are resolved by
+  /// `run()`). Returns a handle usable as a dependency of later tasks.
+  ///
+  /// Throws, leaving the scheduler unchanged: `DuplicateTaskError` (a `std::invalid_argument`) when
+  /// `task_id` is already registered; `std::invalid_argument` when `task_id` is empty, `retries` is
+  /// negative, or a handle does not belong to this scheduler; `std::logic_error` during `run()`.
+  template <TaskBody F>
+  TaskHandle add_task(std::string task_id, F&& execute_fn, std::initializer_list<DependencyRef> dependencies = {},
+                      int retries = 0) {
+    return add_erased(std::move(task_id), detail::TaskFn(std::forward<F>(execute_fn)),
+                      std::span<const DependencyRef>(dependencies.begin(), dependencies.size()), retries);
+  }
+
+  /// As above, with the dependencies given as a range (`std::set<std::string>`,
+  /// `std::vector<std::string>`, `std::vector<TaskHandle>`, ...).
+  template <TaskBody F, DependencyRange Deps>
+  TaskHandle add_task(std::string task_id, F&& execute_fn, Deps&& dependencies, int retries = 0) {
+    std::vector<DependencyRef> refs;
+    if constexpr (std::ranges::sized_range<Deps>) {
+      refs.reserve(std::ranges::size(dependencies));
+    }
+    for (auto&& dep : dependencies) {
+      refs.emplace_back(dep);
+    }
+    return add_erased(std::move(task_id), detail::TaskFn(std::forward<F>(execute_fn)), refs, retries);
+  }
+
+  /// Validates the graph, then runs every registered task once (see the class comment) and returns one
+  /// result per task. May be called again: each call starts from scratch with fresh results.
+  ///
+  /// Throws, before any task body runs: `UnknownDependencyError` (a `std::invalid_argument`) naming the
+  /// task and the missing id; `CycleError` (a `std::invalid_argument`) naming one cycle in order;
+  /// `std::logic_error` when called during another `run()` of this scheduler. A task's own exception is
+  /// never thrown from here: it is stored in its `TaskResult`.
+  [[nodiscard]] ResultSet run();
+
+  /// Number of worker threads.
+  [[nodiscard]] std::size_t max_workers() const noexcept;
+
+  /// Number of registered tasks (ids named only as dependencies are not counted).
+  [[nodiscard]] std::size_t size() const noexcept;
+
+  /// Whether a task `task_id` is registered.
+  [[nodiscard]] bool contains(std::string_view task_id) const noexcept;
+
+ private:
+  TaskHandle add_erased(std::string task_id, detail::TaskFn execute_fn, std::span<const DependencyRef> dependencies,
+                        int retries);
+
+  std::unique_ptr<detail::Engine> m_engine;
+};
+
+}  // namespace dagsched

@@ -1,0 +1,33 @@
+// What a TaskScheduler owns: the id table, the graph being built, its frozen form, the result slots and
+// the worker pool. The three parts are separate so that each can change on its own (a task could become
+// a process, a worker a remote rank).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "dagsched/task_result.hpp"
+#include "graph.hpp"
+#include "id_table.hpp"
+#include "worker_pool.hpp"
+
+namespace dagsched::detail {
+
+class Engine {
+ public:
+  explicit Engine(std::size_t workers);
+
+  std::shared_ptr<IdTable> ids = std::make_shared<IdTable>();  // copied before changes when shared
+  Graph graph;
+  FrozenGraph frozen;
+  bool frozen_valid = false;  // frozen matches graph
+  // Result slots, reused by the next run unless a ResultSet still holds them.
+  std::shared_ptr<std::vector<TaskResult>> results;
+  std::atomic<bool> running{false};
+  const std::uint32_t serial;  // tags this scheduler's TaskHandles
+  WorkerPool pool;
+};
+
+}  // namespace dagsched::detail

@@ -1,0 +1,57 @@
+// The task graph: how it is built by add_task, and the flat, validated form a run executes.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "dagsched/detail/task_fn.hpp"
+#include "id_table.hpp"
+
+namespace dagsched::detail {
+
+/// Ready items carry a task index in the low 31 bits; the top bit says the task must be skipped.
+inline constexpr std::uint32_t poison_bit = 1u << 31;
+inline constexpr std::uint32_t index_mask = poison_bit - 1;
+/// Most tasks (and named-but-unregistered ids) one scheduler holds.
+inline constexpr std::uint32_t max_tasks = index_mask;
+
+/// One task as add_task recorded it. An id named as a dependency before being registered has a node
+/// with an empty `fn` (a placeholder) until its own add_task.
+struct TaskNode {
+  TaskFn fn;
+  std::int32_t retries = 0;
+  std::uint32_t dep_count = 0;  // in-degree; the dependencies are deps[dep_begin, dep_begin + dep_count)
+  std::uint32_t dep_begin = 0;
+};
+
+/// The graph under construction. Indices are those of the scheduler's IdTable.
+struct Graph {
+  std::vector<TaskNode> nodes;
+  std::vector<std::uint32_t> deps;  // every task's dependency indices, one segment per task
+  std::uint32_t placeholders = 0;   // nodes with an empty fn
+
+  [[nodiscard]] std::uint32_t size() const noexcept { return static_cast<std::uint32_t>(nodes.size()); }
+};
+
+/// The executable form of a validated graph, built once per change of the graph and reused by every run.
+struct FrozenGraph {
+  /// Set on an `out` entry whose dependent has exactly one dependency: such a dependent is readied by its
+  /// parent directly, without touching a counter.
+  static constexpr std::uint32_t sole_dependency = 1u << 31;
+
+  std::uint32_t size = 0;
+  std::vector<std::uint32_t> out_begin;  // CSR: dependents of t are out[out_begin[t], out_begin[t + 1])
+  std::vector<std::uint32_t> out;
+  std::vector<std::uint32_t> roots;  // tasks without dependencies, in index order
+  /// Unmet-dependency counters of the tasks with two or more dependencies; see RunState for the encoding.
+  /// Between runs each holds its task's dep_count.
+  std::unique_ptr<std::atomic<std::uint64_t>[]> counters;
+};
+
+/// Validates `graph` and builds its executable form, in O(tasks + edges) time and without recursion.
+/// Throws UnknownDependencyError or CycleError naming ids from `ids`.
+[[nodiscard]] FrozenGraph freeze(const Graph& graph, const IdTable& ids);
+
+}  // namespace dagsched::detail

@@ -1,0 +1,21 @@
+#include "dagsched/task_result.hpp"
+
+#include <ostream>
+
+namespace dagsched {
+
+std::string_view to_string(Status status) noexcept {
+  switch (status) {
+    case Status::success:
+      return "success";
+    case Status::failed:
+      return "failed";
+    case Status::skipped:
+      return "skipped";
+  }
+  return "unknown";
+}
+
+std::ostream& operator<<(std::ostream& os, Status status) { return os << to_string(status); }
+
+}  // namespace dagsched

@@ -1,0 +1,163 @@
+#include "dagsched/task_scheduler.hpp"
+
+#include <atomic>
+#include <climits>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "dagsched/errors.hpp"
+#include "engine.hpp"
+#include "run_state.hpp"
+
+namespace dagsched {
+
+namespace detail {
+
+namespace {
+std::uint32_t next_serial() noexcept {
+  static std::atomic<std::uint32_t> counter{0};
+  std::uint32_t serial;
+  do {
+    serial = counter.fetch_add(1, std::memory_order_relaxed) + 1;
+  } while (serial == 0);  // 0 marks a default-constructed handle
+  return serial;
+}
+}  // namespace
+
+Engine::Engine(std::size_t workers) : serial(next_serial()), pool(workers) {}
+
+}  // namespace detail
+
+namespace {
+
+/// Clears `flag` on every exit from run() or add_task().
+class RunningGuard {
+ public:
+  explicit RunningGuard(std::atomic<bool>& flag, const char* what) : m_flag(flag) {
+    if (m_flag.exchange(true, std::memory_order_acquire)) {
+      throw std::logic_error(std::string(what) +
+                             " called while this TaskScheduler is running (or being changed by another thread)");
+    }
+  }
+  ~RunningGuard() { m_flag.store(false, std::memory_order_release); }
+  RunningGuard(const RunningGuard&) = delete;
+  RunningGuard& operator=(const RunningGuard&) = delete;
+
+ private:
+  std::atomic<bool>& m_flag;
+};
+
+}  // namespace
+
+TaskScheduler::TaskScheduler(std::size_t max_workers) : TaskScheduler(SchedulerOptions{max_workers}) {}
+
+TaskScheduler::TaskScheduler(SchedulerOptions options) {
+  if (options.max_workers == 0) {
+    throw std::invalid_argument("TaskScheduler: max_workers must be at least 1");
+  }
+  m_engine = std::make_unique<detail::Engine>(options.max_workers);
+}
+
+TaskScheduler::~TaskScheduler() = default;
+
+std::size_t TaskScheduler::max_workers() const noexcept { return m_engine->pool.size(); }
+
+std::size_t TaskScheduler::size() const noexcept { return m_engine->graph.size() - m_engine->graph.placeholders; }
+
+bool TaskScheduler::contains(std::string_view task_id) const noexcept {
+  const std::uint32_t index = m_engine->ids->find(task_id);
+  return index != detail::IdTable::npos && static_cast<bool>(m_engine->graph.nodes[index].fn);
+}
+
+TaskHandle TaskScheduler::add_erased(std::string task_id, detail::TaskFn execute_fn,
+                                     std::span<const DependencyRef> dependencies, int retries) {
+  detail::Engine& e = *m_engine;
+  RunningGuard guard(e.running, "add_task");
+  detail::Graph& graph = e.graph;
+
+  // Validate everything before changing anything, so a rejected call leaves the scheduler unchanged.
+  if (task_id.empty()) {
+    throw std::invalid_argument("add_task: task id must not be empty");
+  }
+  if (retries < 0 || retries == INT_MAX) {
+    throw std::invalid_argument("add_task: task '" + task_id + "': retries must be between 0 and " +
+                                std::to_string(INT_MAX - 1) + ", not " + std::to_string(retries));
+  }
+  std::uint32_t index = e.ids->find(task_id);
+  if (index != detail::IdTable::npos && graph.nodes[index].fn) {
+    throw DuplicateTaskError(std::move(task_id));
+  }
+  std::size_t new_ids = index == detail::IdTable::npos ? 1 : 0;
+  for (const DependencyRef& dep : dependencies) {
+    if (dep.is_handle()) {
+      const TaskHandle h = dep.handle();
+      if (h.m_owner != e.serial || h.index() >= graph.size()) {
+        throw std::invalid_argument("add_task: task '" + task_id +
+                                    "': a dependency handle does not belong to this scheduler");
+      }
+    } else if (dep.id().empty()) {
+      throw std::invalid_argument("add_task: task '" + task_id + "': a dependency id is empty");
+    } else if (e.ids->find(dep.id()) == detail::IdTable::npos) {
+      ++new_ids;  // may count an id named twice twice: only a bound
+    }
+  }
+  if (graph.size() + new_ids > detail::max_tasks || graph.deps.size() + dependencies.size() > UINT32_MAX) {
+    throw std::length_error("add_task: too many tasks or dependencies for one TaskScheduler");
+  }
+
+  // A ResultSet may share the id table: copy it rather than change what it sees.
+  if (e.ids.use_count() > 1) {
+    e.ids = std::make_shared<detail::IdTable>(*e.ids);
+  }
+  detail::IdTable& ids = *e.ids;
+  auto intern = [&](std::string_view id) {
+    const std::uint32_t i = ids.intern(id);
+    if (i == graph.size()) {
+      graph.nodes.emplace_back();  // a placeholder until its own add_task
+      ++graph.placeholders;
+    }
+    return i;
+  };
+
+  if (index == detail::IdTable::npos) {
+    index = ids.add(std::move(task_id));
+    graph.nodes.emplace_back();
+  } else {
+    --graph.placeholders;
+  }
+  const auto dep_begin = static_cast<std::uint32_t>(graph.deps.size());
+  for (const DependencyRef& dep : dependencies) {
+    graph.deps.push_back(dep.is_handle() ? dep.handle().index() : intern(dep.id()));
+  }
+  detail::TaskNode& node = graph.nodes[index];
+  node.fn = std::move(execute_fn);
+  node.retries = retries;
+  node.dep_begin = dep_begin;
+  node.dep_count = static_cast<std::uint32_t>(graph.deps.size()) - dep_begin;
+  e.frozen_valid = false;
+  return TaskHandle(index, e.serial);
+}
+
+ResultSet TaskScheduler::run() {
+  detail::Engine& e = *m_engine;
+  RunningGuard guard(e.running, "run");
+
+  if (!e.frozen_valid) {
+    e.frozen = detail::freeze(e.graph, *e.ids);  // throws on a bad graph, before anything runs
+    e.frozen_valid = true;
+  }
+  const std::uint32_t n = e.graph.size();
+  if (!e.results || e.results.use_count() > 1) {
+    e.results = std::make_shared<std::vector<TaskResult>>(n);
+  } else {
+    e.results->resize(n);
+  }
+  if (n != 0) {
+    detail::RunState state(e.graph, e.frozen, e.results->data(), e.pool.size());
+    e.pool.run(state);
+  }
+  return ResultSet(e.ids, e.results, e.results->data(), n, e.serial);
+}
+
+}  // namespace dagsched

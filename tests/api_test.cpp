@@ -1,0 +1,568 @@
+// The public API and its edge cases: Status, TaskResult, the constructor, add_task's argument forms and
+// errors, return values of every kind, retries, ResultSet, handles and repeated runs.
+#include <gtest/gtest.h>
+
+#include <any>
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dagsched/dagsched.hpp"
+#include "test_util.hpp"
+
+namespace {
+
+using dagsched::DuplicateTaskError;
+using dagsched::ResultSet;
+using dagsched::SchedulerOptions;
+using dagsched::Status;
+using dagsched::TaskHandle;
+using dagsched::TaskResult;
+using dagsched::TaskScheduler;
+using dagsched_test::DescribeError;
+using dagsched_test::ErrorIs;
+using namespace std::string_literals;
+
+// Expects `fn` to throw an exception of type E whose what() contains `needle`.
+template <class E, class Fn>
+void ExpectThrowsNaming(Fn&& fn, const std::string& needle) {
+  try {
+    fn();
+    ADD_FAILURE() << "expected an exception naming '" << needle << "'";
+  } catch (const E& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "what(): " << e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "wrong exception type: " << e.what();
+  }
+}
+
+TEST(StatusTest, ToStringAndStream) {
+  EXPECT_EQ(dagsched::to_string(Status::success), "success");
+  EXPECT_EQ(dagsched::to_string(Status::failed), "failed");
+  EXPECT_EQ(dagsched::to_string(Status::skipped), "skipped");
+  std::ostringstream os;
+  os << Status::success << ' ' << Status::failed << ' ' << Status::skipped;
+  EXPECT_EQ(os.str(), "success failed skipped");
+}
+
+TEST(TaskResultTest, DefaultAndValueAccess) {
+  const TaskResult skipped;
+  EXPECT_EQ(skipped.status, Status::skipped);
+  EXPECT_EQ(skipped.attempts, 0);
+  EXPECT_FALSE(skipped.ok());
+  EXPECT_FALSE(skipped.error);
+  EXPECT_THROW((void)skipped.value<int>(), std::bad_any_cast);
+
+  TaskResult ok;
+  ok.status = Status::success;
+  ok.result = 7;
+  EXPECT_TRUE(ok.ok());
+  EXPECT_EQ(ok.value<int>(), 7);
+  EXPECT_THROW((void)ok.value<long>(), std::bad_any_cast);
+}
+
+TEST(ConstructorTest, WorkerCounts) {
+  EXPECT_THROW(TaskScheduler{0}, std::invalid_argument);
+  EXPECT_THROW(TaskScheduler{SchedulerOptions{0}}, std::invalid_argument);
+  EXPECT_EQ(TaskScheduler().max_workers(), 4u);
+  EXPECT_EQ(TaskScheduler(1).max_workers(), 1u);
+  EXPECT_EQ(TaskScheduler(64).max_workers(), 64u);
+  EXPECT_EQ(TaskScheduler(SchedulerOptions{3}).max_workers(), 3u);
+  TaskScheduler fresh;
+  EXPECT_EQ(fresh.size(), 0u);
+  EXPECT_FALSE(fresh.contains("A"));
+}
+
+TEST(EdgeCases, EmptyDag) {
+  TaskScheduler scheduler;
+  const ResultSet results = scheduler.run();
+  EXPECT_EQ(results.size(), 0u);
+  EXPECT_TRUE(results.empty());
+  EXPECT_TRUE(results.begin() == results.end());
+  EXPECT_FALSE(results.contains("A"));
+  EXPECT_THROW((void)results.at("A"), std::out_of_range);
+  EXPECT_EQ(scheduler.run().size(), 0u);  // again
+  const ResultSet default_constructed;
+  EXPECT_EQ(default_constructed.size(), 0u);
+}
+
+TEST(EdgeCases, SingleTask) {
+  TaskScheduler scheduler(2);
+  std::atomic<int> calls{0};
+  scheduler.add_task("only", [&calls] {
+    calls.fetch_add(1);
+    return 42;
+  });
+  EXPECT_EQ(scheduler.size(), 1u);
+  EXPECT_TRUE(scheduler.contains("only"));
+  const ResultSet results = scheduler.run();
+  ASSERT_EQ(results.size(), 1u);
+  const TaskResult& r = results.at("only");
+  EXPECT_EQ(r.status, Status::success);
+  EXPECT_EQ(r.attempts, 1);
+  EXPECT_FALSE(r.error);
+  EXPECT_EQ(r.value<int>(), 42);
+  EXPECT_EQ(calls.load(), 1);
+}
+
+TEST(EdgeCases, VoidCallableHasEmptyResult) {
+  TaskScheduler scheduler;
+  std::atomic<int> calls{0};
+  scheduler.add_task("void", [&calls] { calls.fetch_add(1); });
+  // A void body that needed retries: the result is still empty and the error null.
+  scheduler.add_task(
+      "void_retry",
+      [&calls, n = 0]() mutable {
+        calls.fetch_add(1);
+        if (++n < 3) {
+          throw std::runtime_error("not yet");
+        }
+      },
+      {}, 2);
+  const ResultSet results = scheduler.run();
+  for (const char* id : {"void", "void_retry"}) {
+    const TaskResult& r = results.at(id);
+    EXPECT_EQ(r.status, Status::success) << id;
+    EXPECT_FALSE(r.result.has_value()) << id;
+    EXPECT_FALSE(r.error) << id << ": " << DescribeError(r.error);
+  }
+  EXPECT_EQ(results.at("void").attempts, 1);
+  EXPECT_EQ(results.at("void_retry").attempts, 3);
+  EXPECT_EQ(calls.load(), 4);
+}
+
+TEST(EdgeCases, MoveOnlyCallables) {
+  TaskScheduler scheduler(2);
+  auto owned = std::make_unique<int>(5);
+  scheduler.add_task("unique", [p = std::move(owned)] { return *p * 2; });
+  // Bigger than any small-buffer optimisation, move-only, stateful across retries.
+  auto big = std::make_unique<std::vector<int>>(std::vector<int>{1, 2, 3});
+  scheduler.add_task(
+      "stateful",
+      [v = std::move(big), pad = std::string(100, 'x'), tries = 0]() mutable {
+        v->push_back(++tries);
+        if (tries < 2) {
+          throw std::runtime_error("first try fails");
+        }
+        return v->size() + pad.size();
+      },
+      {"unique"}, 1);
+  const ResultSet results = scheduler.run();
+  EXPECT_EQ(results.at("unique").value<int>(), 10);
+  EXPECT_EQ(results.at("stateful").status, Status::success);
+  EXPECT_EQ(results.at("stateful").attempts, 2);
+  EXPECT_EQ(results.at("stateful").value<std::size_t>(), 105u);  // {1,2,3,1,2} + 100
+}
+
+struct Point {
+  int x;
+  int y;
+};
+
+TEST(EdgeCases, ReturnTypesAreStored) {
+  TaskScheduler scheduler;
+  scheduler.add_task("int", [] { return 1; });
+  scheduler.add_task("double", [] { return 2.5; });
+  scheduler.add_task("string", [] { return "s"s; });
+  scheduler.add_task("c_string", [] { return "literal"; });
+  scheduler.add_task("vector", [] { return std::vector<int>{1, 2}; });
+  scheduler.add_task("struct", [] { return Point{3, 4}; });
+  scheduler.add_task("shared", [] { return std::make_shared<int>(9); });
+  const ResultSet results = scheduler.run();
+  EXPECT_EQ(results.at("int").value<int>(), 1);
+  EXPECT_EQ(results.at("double").value<double>(), 2.5);
+  EXPECT_EQ(results.at("string").value<std::string>(), "s");
+  EXPECT_STREQ(results.at("c_string").value<const char*>(), "literal");
+  EXPECT_EQ(results.at("vector").value<std::vector<int>>(), (std::vector<int>{1, 2}));
+  EXPECT_EQ(results.at("struct").value<Point>().y, 4);
+  EXPECT_EQ(*results.at("shared").value<std::shared_ptr<int>>(), 9);
+}
+
+TEST(EdgeCases, FalsyReturnValuesAreSuccess) {
+  TaskScheduler scheduler;
+  scheduler.add_task("zero", [] { return 0; });
+  scheduler.add_task("false", [] { return false; });
+  scheduler.add_task("empty_string", [] { return std::string(); });
+  scheduler.add_task("null", [] { return nullptr; });
+  scheduler.add_task("after", [] { return 1; }, {"zero", "false", "empty_string", "null"});
+  const ResultSet results = scheduler.run();
+  for (const auto& [id, r] : results) {
+    EXPECT_EQ(r.status, Status::success) << id;
+    EXPECT_EQ(r.attempts, 1) << id;
+    EXPECT_TRUE(r.result.has_value()) << id;
+  }
+  EXPECT_EQ(results.at("zero").value<int>(), 0);
+  EXPECT_FALSE(results.at("false").value<bool>());
+  EXPECT_EQ(results.at("empty_string").value<std::string>(), "");
+  EXPECT_EQ(results.at("null").result.type(), typeid(std::nullptr_t));
+  EXPECT_EQ(results.at("after").status, Status::success);
+}
+
+TEST(EdgeCases, AllTasksFail) {
+  TaskScheduler scheduler(3);
+  std::atomic<int> calls{0};
+  for (int i = 0; i < 6; ++i) {
+    scheduler.add_task(
+        "f" + std::to_string(i),
+        [&calls, i]() -> int {
+          calls.fetch_add(1);
+          throw std::runtime_error("fail " + std::to_string(i));
+        },
+        {}, i % 3);
+  }
+  const ResultSet results = scheduler.run();
+  EXPECT_EQ(results.count(Status::failed), 6u);
+  for (int i = 0; i < 6; ++i) {
+    const TaskResult& r = results.at("f" + std::to_string(i));
+    EXPECT_EQ(r.status, Status::failed);
+    EXPECT_EQ(r.attempts, i % 3 + 1);
+    EXPECT_FALSE(r.result.has_value());
+    EXPECT_EQ(DescribeError(r.error), "fail " + std::to_string(i));
+  }
+  EXPECT_EQ(calls.load(), 0 + 1 + 2 + 3 + 1 + 2 + 3);
+}
+
+struct NotAnException {
+  int code;
+};
+
+TEST(EdgeCases, NonStdExceptionsAreCaptured) {
+  TaskScheduler scheduler(2);
+  scheduler.add_task("int", []() -> int { throw 42; });
+  scheduler.add_task("string", [] { throw std::string("thrown string"); }, {}, 1);
+  scheduler.add_task("struct", [] { throw NotAnException{7}; });
+  scheduler.add_task("child", [] { return 1; }, {"int"});
+  const ResultSet results = scheduler.run();
+
+  const TaskResult& i = results.at("int");
+  EXPECT_EQ(i.status, Status::failed);
+  ASSERT_TRUE(i.error);
+  try {
+    std::rethrow_exception(i.error);
+  } catch (int v) {
+    EXPECT_EQ(v, 42);
+  } catch (...) {
+    ADD_FAILURE() << "not the thrown int";
+  }
+  EXPECT_EQ(results.at("string").attempts, 2);
+  try {
+    std::rethrow_exception(results.at("string").error);
+  } catch (const std::string& s) {
+    EXPECT_EQ(s, "thrown string");
+  } catch (...) {
+    ADD_FAILURE() << "not the thrown std::string";
+  }
+  try {
+    std::rethrow_exception(results.at("struct").error);
+  } catch (const NotAnException& e) {
+    EXPECT_EQ(e.code, 7);
+  } catch (...) {
+    ADD_FAILURE() << "not the thrown struct";
+  }
+  EXPECT_EQ(results.at("child").status, Status::skipped);
+}
+
+TEST(Retries, ErrorIsTheLastAttempts) {
+  TaskScheduler scheduler(2);
+  std::atomic<int> calls{0};
+  scheduler.add_task(
+      "flaky",
+      [&calls]() -> int { throw std::runtime_error("attempt " + std::to_string(calls.fetch_add(1) + 1)); }, {},
+      3);
+  const ResultSet results = scheduler.run();
+  EXPECT_EQ(results.at("flaky").status, Status::failed);
+  EXPECT_EQ(results.at("flaky").attempts, 4);
+  EXPECT_EQ(DescribeError(results.at("flaky").error), "attempt 4");
+  EXPECT_EQ(calls.load(), 4);
+}
+
+TEST(Retries, RetryThenSucceedClearsError) {
+  TaskScheduler scheduler(2);
+  std::atomic<int> calls{0};
+  scheduler.add_task(
+      "flaky",
+      [&calls] {
+        if (calls.fetch_add(1) < 2) {
+          throw std::runtime_error("transient");
+        }
+        return "done"s;
+      },
+      {}, 5);
+  scheduler.add_task("child", [] { return 1; }, {"flaky"});
+  const ResultSet results = scheduler.run();
+  const TaskResult& r = results.at("flaky");
+  EXPECT_EQ(r.status, Status::success);
+  EXPECT_EQ(r.attempts, 3);
+  EXPECT_FALSE(r.error) << DescribeError(r.error);
+  EXPECT_EQ(r.value<std::string>(), "done");
+  EXPECT_EQ(calls.load(), 3);
+  EXPECT_EQ(results.at("child").status, Status::success);
+}
+
+TEST(AddTaskErrors, DuplicateIdLeavesSchedulerUnchanged) {
+  TaskScheduler scheduler(2);
+  std::atomic<int> second_calls{0};
+  scheduler.add_task("A", [] { return 1; });
+  ExpectThrowsNaming<DuplicateTaskError>(
+      [&] {
+        scheduler.add_task("A", [&second_calls] {
+          second_calls.fetch_add(1);
+          return 2;
+        });
+      },
+      "A");
+  // Also catchable as std::invalid_argument, and the id is available; the failed call's dependencies
+  // (a not-yet-registered id) must leave no trace either.
+  try {
+    scheduler.add_task("A", [] { return 3; }, {"ghost"});
+    ADD_FAILURE() << "duplicate accepted";
+  } catch (const std::invalid_argument& e) {
+    const auto* dup = dynamic_cast<const DuplicateTaskError*>(&e);
+    ASSERT_NE(dup, nullptr);
+    EXPECT_EQ(dup->task_id(), "A");
+  }
+  EXPECT_EQ(scheduler.size(), 1u);
+  const ResultSet results = scheduler.run();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results.at("A").value<int>(), 1);
+  EXPECT_EQ(second_calls.load(), 0);
+}
+
+TEST(AddTaskErrors, EmptyIdRejected) {
+  TaskScheduler scheduler;
+  EXPECT_THROW(scheduler.add_task("", [] { return 1; }), std::invalid_argument);
+  EXPECT_THROW(scheduler.add_task(std::string(), [] { return 1; }, {"x"}), std::invalid_argument);
+  EXPECT_EQ(scheduler.size(), 0u);
+  EXPECT_EQ(scheduler.run().size(), 0u);
+}
+
+TEST(AddTaskErrors, NegativeRetriesRejected) {
+  TaskScheduler scheduler;
+  ExpectThrowsNaming<std::invalid_argument>([&] { scheduler.add_task("neg", [] { return 1; }, {}, -1); }, "neg");
+  ExpectThrowsNaming<std::invalid_argument>(
+      [&] { scheduler.add_task("neg", [] { return 1; }, std::vector<std::string>{"ghost"}, -5); }, "neg");
+  EXPECT_EQ(scheduler.size(), 0u);
+  EXPECT_FALSE(scheduler.contains("neg"));
+  // Not registered, so the id is still free.
+  scheduler.add_task("neg", [] { return 1; }, {}, 0);
+  const ResultSet results = scheduler.run();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results.at("neg").status, Status::success);
+}
+
+TEST(Dependencies, AllContainerForms) {
+  TaskScheduler scheduler(2);
+  std::atomic<int> done{0};
+  auto mark = [&done] { return done.fetch_add(1) + 1; };
+  const TaskHandle a = scheduler.add_task("A", mark);
+  const TaskHandle b = scheduler.add_task("B", mark);
+  const std::set<std::string> set_deps{"A", "B"};
+  const std::vector<std::string> vec_deps{"A", "B"};
+  const std::vector<std::string_view> view_deps{"A", "B"};
+  const std::vector<TaskHandle> handle_deps{a, b};
+  // Each dependent sees both A and B done: done >= 2 when it starts.
+  auto check = [&done] { return done.load() >= 2; };
+  scheduler.add_task("braced", check, {"A", "B"});
+  scheduler.add_task("set", check, set_deps);
+  scheduler.add_task("vector", check, vec_deps);
+  scheduler.add_task("views", check, view_deps);
+  scheduler.add_task("temporary", check, std::vector<std::string>{"A", "B"});
+  scheduler.add_task("handles", check, {a, b});
+  scheduler.add_task("handle_vector", check, handle_deps);
+  scheduler.add_task("mixed", check, {a, "B"});
+  scheduler.add_task("std_string", check, {std::string("A"), b});
+  const ResultSet results = scheduler.run();
+  for (const char* id :
+       {"braced", "set", "vector", "views", "temporary", "handles", "handle_vector", "mixed", "std_string"}) {
+    EXPECT_EQ(results.at(id).status, Status::success) << id;
+    EXPECT_TRUE(results.at(id).value<bool>()) << id << " started before its dependencies finished";
+  }
+}
+
+TEST(Dependencies, DuplicateEntriesInOneList) {
+  dagsched_test::Watchdog watchdog("Dependencies.DuplicateEntriesInOneList", std::chrono::seconds(60));
+  TaskScheduler scheduler(2);
+  const TaskHandle a = scheduler.add_task("A", [] { return 1; });
+  scheduler.add_task("B", [] { return 2; }, {"A", "A"});
+  scheduler.add_task("C", [] { return 3; }, {a, "A", a});
+  scheduler.add_task("D", [] { return 4; }, std::vector<std::string>{"B", "B", "C"});
+  const ResultSet results = scheduler.run();
+  EXPECT_TRUE(results.all_succeeded());
+  EXPECT_EQ(results.at("D").value<int>(), 4);
+}
+
+TEST(Dependencies, AnyInsertionOrder) {
+  // Every dependent is registered before its dependencies: chain e <- d <- c <- b <- a, added a first.
+  TaskScheduler scheduler(3);
+  std::atomic<int> next{0};
+  const std::vector<std::string> ids{"a", "b", "c", "d", "e"};
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const int expected_position = static_cast<int>(ids.size() - 1 - i);
+    auto body = [&next, expected_position] { return next.fetch_add(1) == expected_position; };
+    if (i + 1 < ids.size()) {
+      scheduler.add_task(ids[i], body, {ids[i + 1]});
+    } else {
+      scheduler.add_task(ids[i], body);
+    }
+  }
+  EXPECT_EQ(scheduler.size(), 5u);
+  const ResultSet results = scheduler.run();
+  for (const auto& id : ids) {
+    EXPECT_EQ(results.at(id).status, Status::success) << id;
+    EXPECT_TRUE(results.at(id).value<bool>()) << id << " ran out of order";
+  }
+}
+
+TEST(Dependencies, NamedOnlyIdsAreNotTasks) {
+  TaskScheduler scheduler;
+  scheduler.add_task("child", [] { return 1; }, {"later"});
+  EXPECT_EQ(scheduler.size(), 1u);
+  EXPECT_FALSE(scheduler.contains("later"));
+  scheduler.add_task("later", [] { return 2; });
+  EXPECT_EQ(scheduler.size(), 2u);
+  EXPECT_TRUE(scheduler.contains("later"));
+  EXPECT_TRUE(scheduler.run().all_succeeded());
+}
+
+TEST(Handles, IndicesAndLookup) {
+  TaskScheduler scheduler;
+  const TaskHandle none;
+  EXPECT_FALSE(none.valid());
+  const TaskHandle a = scheduler.add_task("A", [] { return 1; });
+  const TaskHandle b = scheduler.add_task("B", [] { return 2; }, {a});
+  EXPECT_TRUE(a.valid());
+  EXPECT_TRUE(b.valid());
+  EXPECT_EQ(a.index(), 0u);
+  EXPECT_EQ(b.index(), 1u);
+  EXPECT_NE(a, b);
+  const ResultSet results = scheduler.run();
+  EXPECT_EQ(results.at(a).value<int>(), 1);
+  EXPECT_EQ(results.at(b).value<int>(), 2);
+  EXPECT_EQ(&results.at(b), &results.at("B"));
+  EXPECT_THROW((void)results.at(none), std::out_of_range);
+  // A task added after the run is not covered by it.
+  const TaskHandle c = scheduler.add_task("C", [] { return 3; });
+  EXPECT_THROW((void)results.at(c), std::out_of_range);
+  EXPECT_EQ(scheduler.run().at(c).value<int>(), 3);
+}
+
+TEST(Handles, HandleFromAnotherSchedulerRejected) {
+  TaskScheduler first;
+  TaskScheduler second;
+  const TaskHandle foreign = first.add_task("A", [] { return 1; });
+  second.add_task("A", [] { return 2; });
+  EXPECT_THROW(second.add_task("B", [] { return 3; }, {foreign}), std::invalid_argument);
+  EXPECT_THROW(second.add_task("B", [] { return 3; }, std::vector<TaskHandle>{foreign}), std::invalid_argument);
+  EXPECT_THROW(second.add_task("B", [] { return 3; }, {"A", TaskHandle{}}), std::invalid_argument);
+  EXPECT_EQ(second.size(), 1u);
+  EXPECT_FALSE(second.contains("B"));
+  const ResultSet results = second.run();
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results.at("A").value<int>(), 2);
+  // Same index, other scheduler: not this run's task.
+  EXPECT_THROW((void)results.at(foreign), std::out_of_range);
+}
+
+TEST(ResultSetTest, LookupIterationAndLifetime) {
+  ResultSet kept;
+  {
+    TaskScheduler scheduler(2);
+    scheduler.add_task("x", [] { return 1; });
+    scheduler.add_task("y", []() -> int { throw std::runtime_error("y"); });
+    scheduler.add_task("z", [] { return 3; }, {"y"});
+    kept = scheduler.run();
+    try {
+      (void)kept.at("nope");
+      ADD_FAILURE() << "unknown id accepted";
+    } catch (const std::out_of_range& e) {
+      EXPECT_NE(std::string(e.what()).find("nope"), std::string::npos) << e.what();
+    }
+    // A later run and add_task leave an earlier ResultSet unchanged.
+    scheduler.add_task("w", [] { return 4; });
+    EXPECT_EQ(scheduler.run().size(), 4u);
+  }  // the scheduler is gone; its results stay valid
+  EXPECT_EQ(kept.size(), 3u);
+  EXPECT_FALSE(kept.contains("w"));
+  EXPECT_EQ(kept.find("w"), nullptr);
+  ASSERT_NE(kept.find("x"), nullptr);
+  EXPECT_EQ(kept.find("x")->value<int>(), 1);
+  EXPECT_EQ(kept.count(Status::success), 1u);
+  EXPECT_EQ(kept.count(Status::failed), 1u);
+  EXPECT_EQ(kept.count(Status::skipped), 1u);
+
+  std::vector<std::string> seen;
+  for (const auto& [id, r] : kept) {
+    seen.push_back(id);
+    EXPECT_EQ(&r, &kept.at(id));
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"x", "y", "z"}));  // registration order
+  const ResultSet copy = kept;
+  EXPECT_EQ(copy.at("x").value<int>(), 1);
+}
+
+TEST(RunTwice, FreshResultsAndResetCounters) {
+  TaskScheduler scheduler(2);
+  std::atomic<int> run_number{0};
+  std::atomic<int> calls{0};
+  // Fails every attempt of the first run, succeeds on the second; retries 1, so 2 attempts in run 1.
+  scheduler.add_task("flip", [&] {
+    calls.fetch_add(1);
+    if (run_number.load() == 1) {
+      throw std::runtime_error("first run");
+    }
+    return run_number.load();
+  }, {}, 1);
+  scheduler.add_task("child", [&run_number] { return run_number.load() * 10; }, {"flip"});
+  scheduler.add_task("always", [&run_number] { return run_number.load(); });
+
+  run_number = 1;
+  const ResultSet first = scheduler.run();
+  EXPECT_EQ(first.at("flip").status, Status::failed);
+  EXPECT_EQ(first.at("flip").attempts, 2);
+  EXPECT_EQ(first.at("child").status, Status::skipped);
+  EXPECT_EQ(first.at("always").value<int>(), 1);
+  EXPECT_EQ(calls.load(), 2);
+
+  run_number = 2;
+  const ResultSet second = scheduler.run();
+  EXPECT_EQ(second.at("flip").status, Status::success);
+  EXPECT_EQ(second.at("flip").attempts, 1);
+  EXPECT_FALSE(second.at("flip").error);
+  EXPECT_EQ(second.at("flip").value<int>(), 2);
+  EXPECT_EQ(second.at("child").status, Status::success);
+  EXPECT_EQ(second.at("child").attempts, 1);
+  EXPECT_EQ(second.at("child").value<int>(), 20);
+  EXPECT_EQ(second.at("always").value<int>(), 2);
+  EXPECT_EQ(calls.load(), 3);
+
+  // The first run's results are untouched by the second.
+  EXPECT_EQ(first.at("flip").status, Status::failed);
+  EXPECT_EQ(first.at("child").status, Status::skipped);
+  EXPECT_EQ(first.at("always").value<int>(), 1);
+
+  run_number = 1;  // and back: a third run fails again, with attempts counted from zero
+  const ResultSet third = scheduler.run();
+  EXPECT_EQ(third.at("flip").status, Status::failed);
+  EXPECT_EQ(third.at("flip").attempts, 2);
+  EXPECT_EQ(third.at("child").status, Status::skipped);
+  EXPECT_EQ(third.at("child").attempts, 0);
+  EXPECT_EQ(calls.load(), 5);
+}
+
+TEST(RunTwice, TasksAddedBetweenRuns) {
+  TaskScheduler scheduler(2);
+  scheduler.add_task("A", [] { return 1; });
+  EXPECT_EQ(scheduler.run().size(), 1u);
+  scheduler.add_task("B", [] { return 2; }, {"A"});
+  const ResultSet second = scheduler.run();
+  EXPECT_EQ(second.size(), 2u);
+  EXPECT_TRUE(second.all_succeeded());
+}
+
+}  // namespace
