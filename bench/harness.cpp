@@ -5,6 +5,7 @@
 #include <chrono>
 #include <fstream>
 #include <memory>
+#include <thread>
 
 #include <malloc.h>
 #include <unistd.h>
@@ -115,9 +116,52 @@ std::vector<Measurement> measure(const Engine& engine, const Shape& shape, const
     m.median_ms = median_of(samples[p]);
     m.best_ms = samples[p].empty() ? 0 : *std::min_element(samples[p].begin(), samples[p].end());
     m.reps = samples[p].size();
+    m.samples_ms = samples[p];
     out.push_back(std::move(m));
   }
   return out;
+}
+
+namespace {
+
+// About 5 ms of integer work that the optimiser cannot drop.
+std::uint64_t probe_work() {
+  SplitMix64 rng(1);
+  std::uint64_t acc = 0;
+  for (int i = 0; i < 2'000'000; ++i) {
+    acc ^= rng();
+  }
+  return acc;
+}
+
+double probe_once(std::size_t threads) {
+  std::vector<std::thread> pool;
+  std::vector<std::uint64_t> sink(threads);
+  const Clock::time_point t0 = Clock::now();
+  for (std::size_t t = 0; t < threads; ++t) {
+    pool.emplace_back([&sink, t] { sink[t] = probe_work(); });
+  }
+  for (auto& th : pool) {
+    th.join();
+  }
+  const double ms = ms_between(t0, Clock::now());
+  std::uint64_t all = 0;
+  for (std::uint64_t v : sink) {
+    all ^= v;
+  }
+  return all == 42 ? ms + 1e-9 : ms;  // keeps the work observable
+}
+
+}  // namespace
+
+double parallel_probe(std::size_t threads) {
+  std::vector<double> one;
+  std::vector<double> many;
+  for (int rep = 0; rep < 5; ++rep) {
+    one.push_back(probe_once(1));
+    many.push_back(probe_once(threads));
+  }
+  return median_of(many) / median_of(one);
 }
 
 std::size_t rss_bytes() {
@@ -155,11 +199,14 @@ MemoryReading measure_memory(const Engine& engine, const Shape& shape, const std
   const Clock::time_point t3 = Clock::now();
   r.after_run_bytes = growth();
   const Clock::time_point t4 = Clock::now();
-  inst.reset();
+  inst->run_keep();
   const Clock::time_point t5 = Clock::now();
+  inst.reset();
+  const Clock::time_point t6 = Clock::now();
   r.build_ms = ms_between(t0, t1);
   r.run_ms = ms_between(t2, t3);
-  r.destroy_ms = ms_between(t4, t5);
+  r.rerun_ms = ms_between(t4, t5);
+  r.destroy_ms = ms_between(t5, t6);
   return r;
 }
 

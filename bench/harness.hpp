@@ -21,6 +21,7 @@ struct Measurement {
   double median_ms = 0;
   double best_ms = 0;
   std::size_t reps = 0;
+  std::vector<double> samples_ms;  // in the order taken
 };
 
 /// The phases, in report order:
@@ -49,19 +50,26 @@ inline constexpr const char* phase_names[] = {"build", "build_graph", "run_first
 /// is not hidden by memory an earlier measurement freed.
 void trim_heap();
 
+/// How free the cores are: the wall time of `threads` threads each doing the same fixed CPU work, over the
+/// time of one thread doing it alone (median of 5). Near 1.0 on idle cores; near `threads` when another
+/// process holds all but one core, in which case parallel timings (random_spin above all) mean little.
+[[nodiscard]] double parallel_probe(std::size_t threads);
+
 /// RSS growth of one graph in one engine.
 struct MemoryReading {
   std::string engine;
   std::string api;
   std::size_t tasks = 0;
   double build_ms = 0;
-  double run_ms = 0;
+  double run_ms = 0;    // the first run (includes the engine's first-run preparation)
+  double rerun_ms = 0;  // a second run of the same graph
   double destroy_ms = 0;
   std::size_t after_build_bytes = 0;  // RSS growth after create + build_graph
   std::size_t after_run_bytes = 0;    // RSS growth after one run, its results still held
 };
 
-/// Builds `shape` in `engine`, runs it once, and reports the RSS growth and the time of each step.
+/// Builds `shape` in `engine`, runs it twice, and reports the RSS growth after the build and after the
+/// first run, and the time of each step.
 [[nodiscard]] MemoryReading measure_memory(const Engine& engine, const Shape& shape,
                                            const std::vector<std::string>& ids, std::size_t workers);
 

@@ -6,11 +6,14 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "dagsched/task_result.hpp"
 #include "graph.hpp"
 #include "id_table.hpp"
+#include "result_block.hpp"
+#include "run_state.hpp"
 #include "worker_pool.hpp"
 
 namespace dagsched::detail {
@@ -24,9 +27,11 @@ class Engine {
   FrozenGraph frozen;
   bool frozen_valid = false;  // frozen matches graph
   // Result slots, reused by the next run unless a ResultSet still holds them.
-  std::shared_ptr<std::vector<TaskResult>> results;
+  std::shared_ptr<ResultBlock> results;
+  // Set from the start of a run (or an add_task) until its end; guards against re-entry from tasks.
   std::atomic<bool> running{false};
-  const std::uint32_t serial;  // tags this scheduler's TaskHandles
+  std::optional<RunState> run;  // the run in flight, between start() and the end of wait()
+  const std::uint32_t serial;   // tags this scheduler's TaskHandles
   WorkerPool pool;
 };
 

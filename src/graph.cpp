@@ -33,14 +33,14 @@ namespace {
 
 /// Called when Kahn's algorithm left tasks unprocessed (`unmet[t] > 0`): every such task has at least
 /// one unprocessed dependency, so walking from one to an unprocessed dependency must revisit a task.
-[[noreturn]] void throw_cycle(const Graph& graph, const IdTable& ids, const std::vector<std::uint32_t>& unmet) {
+[[noreturn]] void throw_cycle(const Graph& graph, const IdTable& ids, const std::atomic<std::uint32_t>* unmet) {
   const std::uint32_t n = graph.size();
   constexpr std::uint32_t unvisited = UINT32_MAX;
   std::vector<std::uint32_t> position(n, unvisited);  // index of the task on `path`
   std::vector<std::uint32_t> path;
 
   std::uint32_t t = 0;
-  while (unmet[t] == 0) {
+  while (unmet[t].load(std::memory_order_relaxed) == 0) {
     ++t;
   }
   while (position[t] == unvisited) {
@@ -49,7 +49,7 @@ namespace {
     const TaskNode& node = graph.nodes[t];
     for (std::uint32_t e = node.dep_begin;; ++e) {
       const std::uint32_t dep = graph.deps[e];
-      if (unmet[dep] != 0) {
+      if (unmet[dep].load(std::memory_order_relaxed) != 0) {
         t = dep;
         break;
       }
@@ -73,56 +73,61 @@ FrozenGraph freeze(const Graph& graph, const IdTable& ids) {
     throw_unknown_dependency(graph, ids);
   }
 
+  // Every array here is touched once; the first run of a large graph is dominated by faulting in fresh
+  // memory, so there are no temporary copies: the CSR is filled in place and the counters serve as
+  // Kahn's in-degree array before they are reset for the run.
   FrozenGraph frozen;
   frozen.size = n;
 
-  // Dependents in CSR form, by counting sort over the dependency lists.
+  // Dependents in CSR form, by counting sort: count into out_begin[d], take inclusive prefix sums (so
+  // out_begin[d] is the end of d's segment), then fill each segment from its end, which leaves
+  // out_begin[d] at the segment's start. Tasks are visited backwards so segments come out ascending.
   frozen.out_begin.assign(static_cast<std::size_t>(n) + 1, 0);
-  for (std::uint32_t dep : graph.deps) {
-    ++frozen.out_begin[dep + 1];
+  for (std::size_t e = 0; e < graph.deps.size(); ++e) {
+    ++frozen.out_begin[graph.deps[e]];
   }
-  for (std::uint32_t t = 0; t < n; ++t) {
-    frozen.out_begin[t + 1] += frozen.out_begin[t];
+  for (std::uint32_t t = 1; t <= n; ++t) {
+    frozen.out_begin[t] += frozen.out_begin[t - 1];
   }
   frozen.out.resize(graph.deps.size());
-  {
-    std::vector<std::uint32_t> cursor(frozen.out_begin.begin(), frozen.out_begin.end() - 1);
-    for (std::uint32_t t = 0; t < n; ++t) {
-      const TaskNode& node = graph.nodes[t];
-      const std::uint32_t entry = node.dep_count == 1 ? (t | FrozenGraph::sole_dependency) : t;
-      for (std::uint32_t e = node.dep_begin; e < node.dep_begin + node.dep_count; ++e) {
-        frozen.out[cursor[graph.deps[e]]++] = entry;
-      }
+  for (std::uint32_t t = n; t-- > 0;) {
+    const TaskNode& node = graph.nodes[t];
+    const std::uint32_t entry = node.dep_count == 1 ? (t | FrozenGraph::sole_dependency) : t;
+    for (std::uint32_t e = node.dep_begin + node.dep_count; e-- > node.dep_begin;) {
+      frozen.out[--frozen.out_begin[graph.deps[e]]] = entry;
     }
   }
 
-  // Kahn's algorithm, to prove the graph acyclic before anything runs. `order` doubles as the queue.
-  std::vector<std::uint32_t> unmet(n);
-  std::vector<std::uint32_t> order;
-  order.reserve(n);
+  // Kahn's algorithm proves the graph acyclic before anything runs. `order` is its queue; the roots
+  // are its first entries and stay there for the runs.
+  frozen.counters = std::make_unique<std::atomic<std::uint32_t>[]>(n);
+  std::atomic<std::uint32_t>* unmet = frozen.counters.get();  // single-threaded here: relaxed is plain
+  frozen.order.reserve(n);
   for (std::uint32_t t = 0; t < n; ++t) {
-    unmet[t] = graph.nodes[t].dep_count;
-    if (unmet[t] == 0) {
-      order.push_back(t);
+    const std::uint32_t deps = graph.nodes[t].dep_count;
+    unmet[t].store(deps, std::memory_order_relaxed);
+    if (deps == 0) {
+      frozen.order.push_back(t);
     }
   }
-  frozen.roots.assign(order.begin(), order.end());
-  for (std::size_t head = 0; head < order.size(); ++head) {
-    const std::uint32_t t = order[head];
+  frozen.root_count = static_cast<std::uint32_t>(frozen.order.size());
+  for (std::size_t head = 0; head < frozen.order.size(); ++head) {
+    const std::uint32_t t = frozen.order[head];
     for (std::uint32_t e = frozen.out_begin[t]; e < frozen.out_begin[t + 1]; ++e) {
       const std::uint32_t d = frozen.out[e] & ~FrozenGraph::sole_dependency;
-      if (--unmet[d] == 0) {
-        order.push_back(d);
+      const std::uint32_t left = unmet[d].load(std::memory_order_relaxed) - 1;
+      unmet[d].store(left, std::memory_order_relaxed);
+      if (left == 0) {
+        frozen.order.push_back(d);
       }
     }
   }
-  if (order.size() != n) {
+  if (frozen.order.size() != n) {
     throw_cycle(graph, ids, unmet);
   }
 
-  frozen.counters = std::make_unique<std::atomic<std::uint64_t>[]>(n);
   for (std::uint32_t t = 0; t < n; ++t) {
-    frozen.counters[t].store(graph.nodes[t].dep_count, std::memory_order_relaxed);
+    unmet[t].store(graph.nodes[t].dep_count, std::memory_order_relaxed);
   }
   return frozen;
 }

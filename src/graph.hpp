@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "chunked_array.hpp"
 #include "dagsched/detail/task_fn.hpp"
 #include "id_table.hpp"
 
@@ -16,6 +17,8 @@ inline constexpr std::uint32_t poison_bit = 1u << 31;
 inline constexpr std::uint32_t index_mask = poison_bit - 1;
 /// Most tasks (and named-but-unregistered ids) one scheduler holds.
 inline constexpr std::uint32_t max_tasks = index_mask;
+/// Most dependencies of one task: counters keep a flag in their top bit.
+inline constexpr std::uint32_t max_dependencies = (1u << 31) - 1;
 
 /// One task as add_task recorded it. An id named as a dependency before being registered has a node
 /// with an empty `fn` (a placeholder) until its own add_task.
@@ -28,9 +31,9 @@ struct TaskNode {
 
 /// The graph under construction. Indices are those of the scheduler's IdTable.
 struct Graph {
-  std::vector<TaskNode> nodes;
-  std::vector<std::uint32_t> deps;  // every task's dependency indices, one segment per task
-  std::uint32_t placeholders = 0;   // nodes with an empty fn
+  ChunkedArray<TaskNode> nodes;
+  ChunkedArray<std::uint32_t> deps;  // every task's dependency indices, one segment per task
+  std::uint32_t placeholders = 0;    // nodes with an empty fn
 
   [[nodiscard]] std::uint32_t size() const noexcept { return static_cast<std::uint32_t>(nodes.size()); }
 };
@@ -44,10 +47,12 @@ struct FrozenGraph {
   std::uint32_t size = 0;
   std::vector<std::uint32_t> out_begin;  // CSR: dependents of t are out[out_begin[t], out_begin[t + 1])
   std::vector<std::uint32_t> out;
-  std::vector<std::uint32_t> roots;  // tasks without dependencies, in index order
-  /// Unmet-dependency counters of the tasks with two or more dependencies; see RunState for the encoding.
-  /// Between runs each holds its task's dep_count.
-  std::unique_ptr<std::atomic<std::uint64_t>[]> counters;
+  /// A topological order; its first root_count entries are the tasks without dependencies.
+  std::vector<std::uint32_t> order;
+  std::uint32_t root_count = 0;
+  /// Unmet-dependency counters (used for tasks with two or more dependencies); see RunState for the
+  /// encoding. Between runs each holds its task's dep_count.
+  std::unique_ptr<std::atomic<std::uint32_t>[]> counters;
 };
 
 /// Validates `graph` and builds its executable form, in O(tasks + edges) time and without recursion.

@@ -12,10 +12,13 @@ ResultSet::ResultSet(std::shared_ptr<const detail::IdTable> ids, std::shared_ptr
                      const TaskResult* results, std::size_t size, std::uint32_t owner) noexcept
     : m_ids(std::move(ids)),
       m_results_owner(std::move(results_owner)),
-      m_names(m_ids->names()),
       m_results(results),
       m_size(size),
       m_owner(owner) {}
+
+const std::string& ResultSet::name_at(std::size_t index) const noexcept {
+  return m_ids->name(static_cast<std::uint32_t>(index));
+}
 
 const TaskResult* ResultSet::find(std::string_view id) const noexcept {
   if (!m_ids) {

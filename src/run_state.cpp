@@ -4,27 +4,37 @@
 
 namespace dagsched::detail {
 
-bool RunState::attempt(std::uint32_t task) {
+bool RunState::retry(std::uint32_t task, TaskResult& result) {
   TaskNode& node = m_nodes[task];
-  TaskResult& result = m_results[task];
-  for (int attempt = 1;; ++attempt) {
+  // 64-bit, so that the increment after attempt INT_MAX (retries may be INT_MAX - 1) cannot overflow.
+  for (std::int64_t attempt = 2; attempt <= std::int64_t{node.retries} + 1; ++attempt) {
+    if (m_cancelled.load(std::memory_order_relaxed)) {
+      return cancelled(result, static_cast<int>(attempt - 1));
+    }
     try {
       node.fn(result.result);
       result.status = Status::success;
-      result.attempts = attempt;
+      result.attempts = static_cast<int>(attempt);
       result.error = nullptr;
       return true;
     } catch (...) {
-      // Any type, std::exception or not. Only the last attempt's exception is kept.
-      if (attempt > node.retries) {
-        result.status = Status::failed;
-        result.attempts = attempt;
-        result.error = std::current_exception();
-        result.result.reset();
-        return false;
-      }
+      result.error = std::current_exception();  // only the last attempt's exception is kept
     }
   }
+  result.status = Status::failed;
+  result.attempts = node.retries + 1;
+  result.result.reset();
+  return false;
+}
+
+bool RunState::cancelled(TaskResult& result, int attempts) noexcept {
+  result.status = Status::cancelled;
+  result.attempts = attempts;
+  result.result.reset();
+  if (attempts == 0) {
+    result.error = nullptr;  // otherwise it keeps the last attempt's exception
+  }
+  return true;
 }
 
 bool RunState::skip(std::uint32_t task) noexcept {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <new>
 #include <vector>
 
 #include "dagsched/task_result.hpp"
@@ -15,23 +16,28 @@ namespace dagsched::detail {
 /// Everything a run shares between the workers. Made by the scheduler for each run() over the
 /// scheduler's frozen graph and preallocated result slots; nothing here allocates per task.
 ///
-/// Dependency counters (FrozenGraph::counters), one per task with two or more dependencies: the low 32
-/// bits count unmet dependencies, the high 32 bits count dependencies that did not succeed. A finishing
-/// parent applies both changes in one fetch_add (-1, or +2^32 - 1 if it failed: the low half never
-/// borrows because it is at least 1 before the parent's decrement). The parent that brings the low half
-/// to zero, and only that one, readies the task, skipped if the high half is non-zero. The fetch_add is
-/// acq_rel, so every parent's writes (its result) happen-before the task runs. That parent then resets the
-/// counter to dep_count for the next run: nobody else touches it again in this run.
+/// Dependency counters (FrozenGraph::counters), used by tasks with two or more dependencies: the low 31
+/// bits count unmet dependencies, the top bit says that some dependency did not succeed. A finishing
+/// parent that failed first sets the top bit (fetch_or), then every finishing parent decrements
+/// (fetch_sub). Both are read-modify-writes of one atomic by one thread, so the fetch_or precedes that
+/// parent's fetch_sub in the counter's modification order, hence precedes the last fetch_sub, which
+/// therefore sees the bit. The parent whose fetch_sub takes the count from 1 to 0, and only that one,
+/// readies the task, skipped if the bit is set. The fetch_sub is acq_rel, so every parent's writes (its
+/// result) happen-before the task runs. That parent then resets the counter to dep_count for the next
+/// run: nobody else touches it again in this run.
 class RunState {
  public:
-  RunState(Graph& graph, const FrozenGraph& frozen, TaskResult* results, std::size_t workers) noexcept
-      : m_nodes(graph.nodes.data()),
+  /// Result slots from `constructed` on are raw storage, constructed by whoever finishes their task.
+  RunState(Graph& graph, const FrozenGraph& frozen, TaskResult* results, std::size_t constructed,
+           std::size_t workers) noexcept
+      : m_nodes(graph.nodes),
         m_out_begin(frozen.out_begin.data()),
         m_out(frozen.out.data()),
         m_counters(frozen.counters.get()),
-        m_roots(frozen.roots.data()),
-        m_root_count(static_cast<std::uint32_t>(frozen.roots.size())),
+        m_roots(frozen.order.data()),
+        m_root_count(frozen.root_count),
         m_results(results),
+        m_construct_from(constructed),
         m_workers(static_cast<std::uint32_t>(workers)),
         m_remaining(frozen.size) {}
 
@@ -43,6 +49,9 @@ class RunState {
     std::uint32_t finished = 0;
     for (;;) {
       const std::uint32_t task = item & index_mask;
+      if (task >= m_construct_from) [[unlikely]] {
+        ::new (static_cast<void*>(&m_results[task])) TaskResult();
+      }
       const bool ok = (item & poison_bit) == 0 ? attempt(task) : skip(task);
       ++finished;
 
@@ -92,19 +101,53 @@ class RunState {
   }
 
   /// Records that `count` more tasks finished. Returns true for the call that finishes the run.
-  /// acq_rel: the caller that reaches zero, and anyone who later reads zero with acquire, sees every
-  /// task's result.
+  /// The caller that reaches zero, and anyone who later reads zero, sees every task's result (acquire and
+  /// release); seq_cst because ending the run is a publication EventCount's argument relies on.
   bool count_finished(std::uint32_t count) noexcept {
-    return m_remaining.fetch_sub(count, std::memory_order_acq_rel) == count;
+    return m_remaining.fetch_sub(count, std::memory_order_seq_cst) == count;
   }
 
-  [[nodiscard]] bool done() const noexcept { return m_remaining.load(std::memory_order_acquire) == 0; }
+  [[nodiscard]] bool done() const noexcept { return m_remaining.load(std::memory_order_seq_cst) == 0; }
+
+  /// Makes every task that has not started yet end `cancelled`, and stops retries. Any thread.
+  void cancel() noexcept { m_cancelled.store(true, std::memory_order_relaxed); }
 
   static constexpr std::uint32_t none = UINT32_MAX;
 
  private:
-  /// Runs the task's attempts and records the outcome. Returns whether it succeeded.
-  bool attempt(std::uint32_t task);
+  /// Runs the task's attempts and records the outcome. Returns false if it failed, true otherwise: a
+  /// cancelled task does not poison its dependents, which then see the cancellation themselves and end
+  /// `cancelled` rather than `skipped`. (The flag only goes from false to true, and whoever readies a
+  /// dependent read it as true before doing so, so the dependent reads true as well: coherence.)
+  /// The first attempt is inline, since it is the whole story for almost every task; retries are not.
+  bool attempt(std::uint32_t task) {
+    TaskResult& result = m_results[task];
+    if (m_cancelled.load(std::memory_order_relaxed)) [[unlikely]] {
+      return cancelled(result, 0);
+    }
+    bool threw = false;
+    try {
+      m_nodes[task].fn(result.result);
+    } catch (...) {
+      // Any type, std::exception or not.
+      result.error = std::current_exception();
+      threw = true;
+    }
+    if (threw) [[unlikely]] {
+      return retry(task, result);
+    }
+    result.status = Status::success;
+    result.attempts = 1;
+    result.error = nullptr;
+    return true;
+  }
+
+  /// Attempts 2 .. retries + 1 after a failed first attempt whose exception is in `result.error`.
+  bool retry(std::uint32_t task, TaskResult& result);
+
+  /// Records that the run was cancelled after `attempts` attempts. Returns true (see attempt()).
+  static bool cancelled(TaskResult& result, int attempts) noexcept;
+
   /// Records the task as skipped. Returns false (it did not succeed).
   bool skip(std::uint32_t task) noexcept;
 
@@ -115,30 +158,35 @@ class RunState {
     if ((entry & FrozenGraph::sole_dependency) != 0) {
       return ok ? task : (task | poison_bit);
     }
-    constexpr std::uint64_t one_done = ~std::uint64_t{0};               // -1
-    constexpr std::uint64_t one_failed = (std::uint64_t{1} << 32) - 1;  // +2^32 - 1
-    std::atomic<std::uint64_t>& counter = m_counters[task];
-    const std::uint64_t old = counter.fetch_add(ok ? one_done : one_failed, std::memory_order_acq_rel);
-    if (static_cast<std::uint32_t>(old) != 1) {
+    constexpr std::uint32_t failed_bit = 1u << 31;
+    std::atomic<std::uint32_t>& counter = m_counters[task];
+    if (!ok) {
+      counter.fetch_or(failed_bit, std::memory_order_relaxed);
+    }
+    const std::uint32_t old = counter.fetch_sub(1, std::memory_order_acq_rel);
+    if ((old & ~failed_bit) != 1) {
       return none;
     }
-    const bool poisoned = !ok || (old >> 32) != 0;
+    const bool poisoned = (old & failed_bit) != 0;
     counter.store(m_nodes[task].dep_count, std::memory_order_relaxed);
     return poisoned ? (task | poison_bit) : task;
   }
 
-  TaskNode* m_nodes;  // the bodies are called, so not const; the scheduler does not touch them meanwhile
+  ChunkedArray<TaskNode>& m_nodes;  // the bodies are called, so not const; the scheduler does not touch them meanwhile
   const std::uint32_t* m_out_begin;
   const std::uint32_t* m_out;
-  std::atomic<std::uint64_t>* m_counters;
+  std::atomic<std::uint32_t>* m_counters;
   const std::uint32_t* m_roots;
   std::uint32_t m_root_count;
   TaskResult* m_results;
+  std::size_t m_construct_from;
   std::uint32_t m_workers;
 
   // Shared by all workers: each on its own line so that claiming roots does not slow down finishing.
   alignas(64) std::atomic<std::uint32_t> m_root_cursor{0};
   alignas(64) std::atomic<std::uint32_t> m_remaining;
+  // Read once per attempt, written once per run at most: a relaxed load of a line that stays shared.
+  alignas(64) std::atomic<bool> m_cancelled{false};
 };
 
 }  // namespace dagsched::detail

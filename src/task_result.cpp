@@ -12,6 +12,8 @@ std::string_view to_string(Status status) noexcept {
       return "failed";
     case Status::skipped:
       return "skipped";
+    case Status::cancelled:
+      return "cancelled";
   }
   return "unknown";
 }

@@ -1,5 +1,6 @@
 #include "dagsched/task_scheduler.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
 #include <stdexcept>
@@ -59,7 +60,14 @@ TaskScheduler::TaskScheduler(SchedulerOptions options) {
   m_engine = std::make_unique<detail::Engine>(options.max_workers);
 }
 
-TaskScheduler::~TaskScheduler() = default;
+TaskScheduler::~TaskScheduler() {
+  // A started run whose handle was never waited for: stop it before the workers go away. (Using that
+  // handle afterwards is undefined; it must not outlive the scheduler.)
+  if (m_engine->run.has_value() && m_engine->graph.size() != 0) {
+    m_engine->run->cancel();
+    m_engine->pool.wait();
+  }
+}
 
 std::size_t TaskScheduler::max_workers() const noexcept { return m_engine->pool.size(); }
 
@@ -102,7 +110,8 @@ TaskHandle TaskScheduler::add_erased(std::string task_id, detail::TaskFn execute
       ++new_ids;  // may count an id named twice twice: only a bound
     }
   }
-  if (graph.size() + new_ids > detail::max_tasks || graph.deps.size() + dependencies.size() > UINT32_MAX) {
+  if (graph.size() + new_ids > detail::max_tasks || graph.deps.size() + dependencies.size() > UINT32_MAX ||
+      dependencies.size() > detail::max_dependencies) {
     throw std::length_error("add_task: too many tasks or dependencies for one TaskScheduler");
   }
 
@@ -111,6 +120,9 @@ TaskHandle TaskScheduler::add_erased(std::string task_id, detail::TaskFn execute
     e.ids = std::make_shared<detail::IdTable>(*e.ids);
   }
   detail::IdTable& ids = *e.ids;
+  // Room first: past this point only the id table can still fail (out of memory), before the graph changes.
+  graph.nodes.reserve_more(new_ids);
+  graph.deps.reserve_more(dependencies.size());
   auto intern = [&](std::string_view id) {
     const std::uint32_t i = ids.intern(id);
     if (i == graph.size()) {
@@ -139,25 +151,93 @@ TaskHandle TaskScheduler::add_erased(std::string task_id, detail::TaskFn execute
   return TaskHandle(index, e.serial);
 }
 
-ResultSet TaskScheduler::run() {
-  detail::Engine& e = *m_engine;
-  RunningGuard guard(e.running, "run");
+ResultSet TaskScheduler::run() { return start().wait(); }
 
-  if (!e.frozen_valid) {
-    e.frozen = detail::freeze(e.graph, *e.ids);  // throws on a bad graph, before anything runs
-    e.frozen_valid = true;
+RunHandle TaskScheduler::start() {
+  detail::Engine& e = *m_engine;
+  if (e.running.exchange(true, std::memory_order_acquire)) {
+    throw std::logic_error("run/start called while this TaskScheduler is running (or being changed by another thread)");
   }
-  const std::uint32_t n = e.graph.size();
-  if (!e.results || e.results.use_count() > 1) {
-    e.results = std::make_shared<std::vector<TaskResult>>(n);
-  } else {
-    e.results->resize(n);
+  try {
+    if (!e.frozen_valid) {
+      e.frozen = detail::freeze(e.graph, *e.ids);  // throws on a bad graph, before anything runs
+      e.frozen_valid = true;
+    }
+    const std::uint32_t n = e.graph.size();
+    if (!e.results || e.results.use_count() > 1 || e.results->capacity() < n) {
+      e.results = std::make_shared<detail::ResultBlock>(n);
+    }
+    e.run.emplace(e.graph, e.frozen, e.results->data(), e.results->constructed, e.pool.size());
+  } catch (...) {
+    e.running.store(false, std::memory_order_release);
+    throw;
   }
+  if (e.graph.size() != 0) {
+    e.pool.start(*e.run);
+  }
+  return RunHandle(this);
+}
+
+// RunHandle: the run it stands for lives in the scheduler's engine; the handle only points at the
+// scheduler, and gives up the run (waits, takes the results, clears `running`) exactly once.
+
+RunHandle::RunHandle(RunHandle&& other) noexcept : m_scheduler(std::exchange(other.m_scheduler, nullptr)) {}
+
+RunHandle& RunHandle::operator=(RunHandle&& other) noexcept {
+  if (this != &other) {
+    if (m_scheduler != nullptr) {
+      cancel();
+      static_cast<void>(wait());
+    }
+    m_scheduler = std::exchange(other.m_scheduler, nullptr);
+  }
+  return *this;
+}
+
+RunHandle::~RunHandle() {
+  if (m_scheduler != nullptr) {
+    cancel();
+    static_cast<void>(wait());
+  }
+}
+
+ResultSet RunHandle::wait() {
+  if (m_scheduler == nullptr) {
+    throw std::logic_error("RunHandle::wait: no run (empty handle, or its results were already taken)");
+  }
+  detail::Engine& e = *std::exchange(m_scheduler, nullptr)->m_engine;
+  const auto n = e.graph.size();
   if (n != 0) {
-    detail::RunState state(e.graph, e.frozen, e.results->data(), e.pool.size());
-    e.pool.run(state);
+    e.pool.wait();
   }
-  return ResultSet(e.ids, e.results, e.results->data(), n, e.serial);
+  e.run.reset();
+  // Every task was finalised, so every slot below n has been constructed.
+  e.results->constructed = std::max<std::size_t>(e.results->constructed, n);
+  ResultSet results(e.ids, e.results, e.results->data(), n, e.serial);
+  e.running.store(false, std::memory_order_release);
+  return results;
+}
+
+bool RunHandle::wait_for(std::chrono::nanoseconds timeout) const {
+  if (m_scheduler == nullptr) {
+    return false;
+  }
+  detail::Engine& e = *m_scheduler->m_engine;
+  return e.graph.size() == 0 || e.pool.wait_for(timeout);
+}
+
+bool RunHandle::done() const noexcept {
+  if (m_scheduler == nullptr) {
+    return false;
+  }
+  detail::Engine& e = *m_scheduler->m_engine;
+  return e.graph.size() == 0 || e.pool.finished();
+}
+
+void RunHandle::cancel() noexcept {
+  if (m_scheduler != nullptr) {
+    m_scheduler->m_engine->run->cancel();
+  }
 }
 
 }  // namespace dagsched

@@ -12,11 +12,13 @@ namespace dagsched::detail {
 /// Items are 32-bit task items, so slots are plain std::atomic<uint32_t>: no data race is possible on a
 /// slot even when a thief reads one the owner is about to reuse (the CAS on m_top then fails).
 ///
-/// Memory orders: the owner's stores to m_bottom are release, and a thief's load of m_bottom is acquire,
-/// so whatever the owner did before pushing an item (readying it, writing its dependencies' results)
-/// happens-before the thief runs it. pop() and steal() race for the last item: both sides order their
-/// m_bottom / m_top accesses with seq_cst operations (a store-load pair on the owner's side), so at most
-/// one of them takes it, settled by the CAS on m_top.
+/// Memory orders: the owner's stores to m_bottom are release or stronger, and a thief's load of m_bottom
+/// is seq_cst (so acquire), so whatever the owner did before pushing an item (readying it, writing its
+/// dependencies' results) happens-before the thief runs it. push() stores m_bottom seq_cst because it is
+/// the publication EventCount's Dekker argument needs before a notify; push_quiet() stores it release, for
+/// a batch that publish() then makes seq_cst-visible with one store. pop() and steal() race for the last item: both
+/// sides order their m_bottom / m_top accesses with seq_cst operations (a store-load pair on the owner's side), so at
+/// most one of them takes it, settled by the CAS on m_top.
 ///
 /// The ring grows (doubling) when full; replaced rings stay allocated until `reclaim()`, which the owner
 /// calls only when no thief can be reading (between runs), because a thief may still hold an old pointer.
@@ -26,17 +28,14 @@ class WorkDeque {
 
   explicit WorkDeque(std::int64_t capacity = 256) : m_ring(new Ring(capacity)) { m_rings.emplace_back(m_ring.load()); }
 
-  /// Owner only.
-  void push(std::uint32_t item) {
-    const std::int64_t b = m_bottom.load(std::memory_order_relaxed);
-    const std::int64_t t = m_top.load(std::memory_order_acquire);
-    Ring* ring = m_ring.load(std::memory_order_relaxed);
-    if (b - t > ring->mask) {
-      ring = grow(ring, t, b);
-    }
-    ring->put(b, item);
-    m_bottom.store(b + 1, std::memory_order_release);
-  }
+  /// Owner only. Publishes the item seq_cst (see EventCount).
+  void push(std::uint32_t item) { push(item, std::memory_order_seq_cst); }
+
+  /// Owner only. Publishes the item with release order only; call publish() after the last one.
+  void push_quiet(std::uint32_t item) { push(item, std::memory_order_release); }
+
+  /// Owner only. Re-stores m_bottom seq_cst, publishing earlier push_quiet() calls for EventCount.
+  void publish() noexcept { m_bottom.store(m_bottom.load(std::memory_order_relaxed), std::memory_order_seq_cst); }
 
   /// Owner only. Returns `empty` when there is nothing to pop.
   [[nodiscard]] std::uint32_t pop() noexcept {
@@ -86,6 +85,17 @@ class WorkDeque {
   }
 
  private:
+  void push(std::uint32_t item, std::memory_order order) {
+    const std::int64_t b = m_bottom.load(std::memory_order_relaxed);
+    const std::int64_t t = m_top.load(std::memory_order_acquire);
+    Ring* ring = m_ring.load(std::memory_order_relaxed);
+    if (b - t > ring->mask) {
+      ring = grow(ring, t, b);
+    }
+    ring->put(b, item);
+    m_bottom.store(b + 1, order);
+  }
+
   struct Ring {
     explicit Ring(std::int64_t capacity)
         : mask(capacity - 1),

@@ -39,7 +39,7 @@ struct alignas(64) WorkerPool::Worker {
     deque.push(item);
     pool->m_idle.notify_one();
   }
-  void push_quiet(std::uint32_t item) { deque.push(item); }
+  void push_quiet(std::uint32_t item) { deque.push_quiet(item); }
 
   std::uint32_t next_random() noexcept {
     rng ^= rng << 13;
@@ -84,14 +84,30 @@ void WorkerPool::stop_and_join() noexcept {
   }
 }
 
-void WorkerPool::run(RunState& state) {
+void WorkerPool::start(RunState& state) {
+  {
+    Lock lock(m_done_mutex);
+    m_finished = false;
+  }
   m_state = &state;
   m_active.store(static_cast<std::uint32_t>(m_workers.size()), std::memory_order_relaxed);
   m_epoch.fetch_add(1, std::memory_order_release);
   m_epoch.notify_all();
-  for (std::uint32_t active; (active = m_active.load(std::memory_order_acquire)) != 0;) {
-    m_active.wait(active, std::memory_order_acquire);
-  }
+}
+
+void WorkerPool::wait() {
+  Lock lock(m_done_mutex);
+  lock.wait(m_done_cv, [this]() DAGSCHED_REQUIRES(m_done_mutex) { return m_finished; });
+}
+
+bool WorkerPool::wait_for(std::chrono::nanoseconds timeout) {
+  Lock lock(m_done_mutex);
+  return lock.wait_for(m_done_cv, timeout, [this]() DAGSCHED_REQUIRES(m_done_mutex) { return m_finished; });
+}
+
+bool WorkerPool::finished() {
+  Lock lock(m_done_mutex);
+  return m_finished;
 }
 
 void WorkerPool::thread_main(Worker& worker) {
@@ -107,7 +123,11 @@ void WorkerPool::thread_main(Worker& worker) {
     }
     work(worker, *m_state);
     if (m_active.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      m_active.notify_all();
+      {
+        Lock lock(m_done_mutex);
+        m_finished = true;
+      }
+      m_done_cv.notify_all();
     }
   }
 }
@@ -159,6 +179,7 @@ std::uint32_t WorkerPool::find_work(Worker& worker, RunState& state) {
   item = state.claim_roots(worker);
   if (item != none) {
     if (!worker.deque.looks_empty()) {
+      worker.deque.publish();
       m_idle.notify_one();  // the rest of the batch is up for stealing
     }
     return item;

@@ -8,8 +8,12 @@
 #include <memory>
 #include <vector>
 
+#include <chrono>
+#include <condition_variable>
+
 #include "event_count.hpp"
 #include "run_state.hpp"
+#include "thread_annotations.hpp"
 
 namespace dagsched::detail {
 
@@ -23,9 +27,18 @@ class WorkerPool {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  /// Executes every task of `state` and returns once all are finished and every worker has stopped
-  /// touching `state`. The calling thread only waits; it never runs a task.
-  void run(RunState& state);
+  /// Starts executing every task of `state` and returns at once. `state` must stay alive until wait()
+  /// (or a wait_for() that returned true) has returned. The calling thread never runs a task.
+  void start(RunState& state);
+
+  /// Blocks until every task of the started run is finished and no worker touches its state any more.
+  void wait();
+
+  /// As wait(), for at most `timeout`. Returns whether the run has ended.
+  [[nodiscard]] bool wait_for(std::chrono::nanoseconds timeout);
+
+  /// Whether the started run has ended (as wait() would see it).
+  [[nodiscard]] bool finished();
 
   [[nodiscard]] std::size_t size() const noexcept { return m_workers.size(); }
 
@@ -48,8 +61,13 @@ class WorkerPool {
   alignas(64) std::atomic<std::uint32_t> m_epoch{0};
   std::atomic<bool> m_stop{false};
   RunState* m_state = nullptr;
-  // Workers still inside the current run; run() returns when it drops to zero.
+  // Workers still inside the current run. The worker that brings it to zero sets m_finished under the
+  // mutex and signals, so the waiter cannot miss it (a timed wait needs a condition variable; this costs
+  // one lock per run, not per task).
   alignas(64) std::atomic<std::uint32_t> m_active{0};
+  Mutex m_done_mutex;
+  std::condition_variable m_done_cv;
+  bool m_finished DAGSCHED_GUARDED_BY(m_done_mutex) = true;
 };
 
 }  // namespace dagsched::detail

@@ -235,7 +235,8 @@ struct NotAnException {
 TEST(EdgeCases, NonStdExceptionsAreCaptured) {
   TaskScheduler scheduler(2);
   scheduler.add_task("int", []() -> int { throw 42; });
-  scheduler.add_task("string", [] { throw std::string("thrown string"); }, {}, 1);
+  scheduler.add_task(
+      "string", [] { throw std::string("thrown string"); }, {}, 1);
   scheduler.add_task("struct", [] { throw NotAnException{7}; });
   scheduler.add_task("child", [] { return 1; }, {"int"});
   const ResultSet results = scheduler.run();
@@ -272,8 +273,7 @@ TEST(Retries, ErrorIsTheLastAttempts) {
   TaskScheduler scheduler(2);
   std::atomic<int> calls{0};
   scheduler.add_task(
-      "flaky",
-      [&calls]() -> int { throw std::runtime_error("attempt " + std::to_string(calls.fetch_add(1) + 1)); }, {},
+      "flaky", [&calls]() -> int { throw std::runtime_error("attempt " + std::to_string(calls.fetch_add(1) + 1)); }, {},
       3);
   const ResultSet results = scheduler.run();
   EXPECT_EQ(results.at("flaky").status, Status::failed);
@@ -344,13 +344,23 @@ TEST(AddTaskErrors, EmptyIdRejected) {
 
 TEST(AddTaskErrors, NegativeRetriesRejected) {
   TaskScheduler scheduler;
-  ExpectThrowsNaming<std::invalid_argument>([&] { scheduler.add_task("neg", [] { return 1; }, {}, -1); }, "neg");
   ExpectThrowsNaming<std::invalid_argument>(
-      [&] { scheduler.add_task("neg", [] { return 1; }, std::vector<std::string>{"ghost"}, -5); }, "neg");
+      [&] {
+        scheduler.add_task(
+            "neg", [] { return 1; }, {}, -1);
+      },
+      "neg");
+  ExpectThrowsNaming<std::invalid_argument>(
+      [&] {
+        scheduler.add_task(
+            "neg", [] { return 1; }, std::vector<std::string>{"ghost"}, -5);
+      },
+      "neg");
   EXPECT_EQ(scheduler.size(), 0u);
   EXPECT_FALSE(scheduler.contains("neg"));
   // Not registered, so the id is still free.
-  scheduler.add_task("neg", [] { return 1; }, {}, 0);
+  scheduler.add_task(
+      "neg", [] { return 1; }, {}, 0);
   const ResultSet results = scheduler.run();
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results.at("neg").status, Status::success);
@@ -391,7 +401,8 @@ TEST(Dependencies, DuplicateEntriesInOneList) {
   const TaskHandle a = scheduler.add_task("A", [] { return 1; });
   scheduler.add_task("B", [] { return 2; }, {"A", "A"});
   scheduler.add_task("C", [] { return 3; }, {a, "A", a});
-  scheduler.add_task("D", [] { return 4; }, std::vector<std::string>{"B", "B", "C"});
+  scheduler.add_task(
+      "D", [] { return 4; }, std::vector<std::string>{"B", "B", "C"});
   const ResultSet results = scheduler.run();
   EXPECT_TRUE(results.all_succeeded());
   EXPECT_EQ(results.at("D").value<int>(), 4);
@@ -458,7 +469,9 @@ TEST(Handles, HandleFromAnotherSchedulerRejected) {
   const TaskHandle foreign = first.add_task("A", [] { return 1; });
   second.add_task("A", [] { return 2; });
   EXPECT_THROW(second.add_task("B", [] { return 3; }, {foreign}), std::invalid_argument);
-  EXPECT_THROW(second.add_task("B", [] { return 3; }, std::vector<TaskHandle>{foreign}), std::invalid_argument);
+  EXPECT_THROW(second.add_task(
+                   "B", [] { return 3; }, std::vector<TaskHandle>{foreign}),
+               std::invalid_argument);
   EXPECT_THROW(second.add_task("B", [] { return 3; }, {"A", TaskHandle{}}), std::invalid_argument);
   EXPECT_EQ(second.size(), 1u);
   EXPECT_FALSE(second.contains("B"));
@@ -511,13 +524,16 @@ TEST(RunTwice, FreshResultsAndResetCounters) {
   std::atomic<int> run_number{0};
   std::atomic<int> calls{0};
   // Fails every attempt of the first run, succeeds on the second; retries 1, so 2 attempts in run 1.
-  scheduler.add_task("flip", [&] {
-    calls.fetch_add(1);
-    if (run_number.load() == 1) {
-      throw std::runtime_error("first run");
-    }
-    return run_number.load();
-  }, {}, 1);
+  scheduler.add_task(
+      "flip",
+      [&] {
+        calls.fetch_add(1);
+        if (run_number.load() == 1) {
+          throw std::runtime_error("first run");
+        }
+        return run_number.load();
+      },
+      {}, 1);
   scheduler.add_task("child", [&run_number] { return run_number.load() * 10; }, {"flip"});
   scheduler.add_task("always", [&run_number] { return run_number.load(); });
 

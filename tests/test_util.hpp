@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -246,8 +246,7 @@ inline RandomDag MakeRandomDag(std::mt19937_64& rng, std::size_t n) {
   RandomDag dag;
   dag.deps.resize(n);
   const int shape = Uniform<int>(rng, 0, 3);
-  const std::size_t fan_roots =
-      std::max<std::size_t>(1, static_cast<std::size_t>(std::sqrt(static_cast<double>(n))));
+  const std::size_t fan_roots = std::max<std::size_t>(1, static_cast<std::size_t>(std::sqrt(static_cast<double>(n))));
   for (std::size_t i = 1; i < n; ++i) {
     auto& d = dag.deps[i];
     const std::size_t k = Uniform<std::size_t>(rng, 0, std::min<std::size_t>(i, 4));

@@ -40,7 +40,7 @@ class ResultSet {
     using difference_type = std::ptrdiff_t;
 
     iterator() noexcept = default;
-    reference operator*() const noexcept { return {*m_names[m_pos], m_results[m_pos]}; }
+    reference operator*() const noexcept { return {m_set->name_at(m_pos), m_set->m_results[m_pos]}; }
     iterator& operator++() noexcept {
       ++m_pos;
       return *this;
@@ -54,10 +54,8 @@ class ResultSet {
 
    private:
     friend class ResultSet;
-    iterator(const std::string* const* names, const TaskResult* results, std::size_t pos) noexcept
-        : m_names(names), m_results(results), m_pos(pos) {}
-    const std::string* const* m_names = nullptr;
-    const TaskResult* m_results = nullptr;
+    iterator(const ResultSet* set, std::size_t pos) noexcept : m_set(set), m_pos(pos) {}
+    const ResultSet* m_set = nullptr;
     std::size_t m_pos = 0;
   };
   using const_iterator = iterator;
@@ -88,17 +86,19 @@ class ResultSet {
   /// Whether every task succeeded.
   [[nodiscard]] bool all_succeeded() const noexcept { return count(Status::success) == m_size; }
 
-  [[nodiscard]] iterator begin() const noexcept { return {m_names, m_results, 0}; }
-  [[nodiscard]] iterator end() const noexcept { return {m_names, m_results, m_size}; }
+  [[nodiscard]] iterator begin() const noexcept { return {this, 0}; }
+  [[nodiscard]] iterator end() const noexcept { return {this, m_size}; }
+
+  /// The id of the task at `index` (registration order), for index < size().
+  [[nodiscard]] const std::string& name_at(std::size_t index) const noexcept;
 
  private:
-  friend class TaskScheduler;
+  friend class RunHandle;
   ResultSet(std::shared_ptr<const detail::IdTable> ids, std::shared_ptr<const void> results_owner,
             const TaskResult* results, std::size_t size, std::uint32_t owner) noexcept;
 
   std::shared_ptr<const detail::IdTable> m_ids;
   std::shared_ptr<const void> m_results_owner;
-  const std::string* const* m_names = nullptr;
   const TaskResult* m_results = nullptr;
   std::size_t m_size = 0;
   std::uint32_t m_owner = 0;

@@ -11,12 +11,13 @@ namespace dagsched {
 
 /// How a task ended in a run.
 enum class Status : std::uint8_t {
-  success,  ///< An attempt returned normally.
-  failed,   ///< Every allowed attempt threw; `TaskResult::error` holds the last exception.
-  skipped,  ///< Never called: a dependency, direct or transitive, did not succeed.
+  success,    ///< An attempt returned normally.
+  failed,     ///< Every allowed attempt threw; `TaskResult::error` holds the last exception.
+  skipped,    ///< Never called: a dependency, direct or transitive, failed.
+  cancelled,  ///< The run was cancelled (`RunHandle::cancel`) before this task could finish its attempts.
 };
 
-/// Returns "success", "failed" or "skipped". Thread-safe.
+/// Returns "success", "failed", "skipped" or "cancelled". Thread-safe.
 [[nodiscard]] std::string_view to_string(Status status) noexcept;
 
 /// Writes `to_string(status)`.
@@ -30,6 +31,8 @@ std::ostream& operator<<(std::ostream& os, Status status);
 /// | success | return value (empty for `void` bodies)   | null            | 1..retries+1  |
 /// | failed  | empty                                    | last exception  | retries+1     |
 /// | skipped | empty                                    | null            | 0             |
+/// | cancelled | empty                                  | last exception, if an attempt threw | attempts made (0 if
+/// never started) |
 struct TaskResult {
   Status status = Status::skipped;
   std::any result;

@@ -1,6 +1,7 @@
 // dagsched: the scheduler. Register tasks with `add_task`, then `run()` them all.
 #pragma once
 
+#include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -24,6 +25,49 @@ namespace dagsched {
 namespace detail {
 class Engine;
 }
+
+class TaskScheduler;
+
+/// A run started by `TaskScheduler::start()`: wait for it, poll it, or cancel it.
+///
+/// Cancelling stops the run early: tasks that have not started end `Status::cancelled` without being
+/// called, a task between attempts is not retried (it ends `cancelled`, keeping its attempts count and
+/// last error), and tasks already running finish their current attempt (dagsched cannot interrupt a
+/// body). Tasks skipped because of a failure stay `skipped`.
+///
+/// The handle must not outlive its scheduler. Destroying a handle whose run has not been waited for
+/// cancels the run and waits for it to end. `cancel()`, `done()` and `wait_for()` may be called from any
+/// thread, a task body included; `wait()` from one thread only.
+class RunHandle {
+ public:
+  RunHandle() noexcept = default;
+  RunHandle(RunHandle&& other) noexcept;
+  RunHandle& operator=(RunHandle&& other) noexcept;
+  RunHandle(const RunHandle&) = delete;
+  RunHandle& operator=(const RunHandle&) = delete;
+  ~RunHandle();
+
+  /// Blocks until every task has a final status, then returns the results. Throws `std::logic_error` if
+  /// the handle is empty or its results were already taken.
+  [[nodiscard]] ResultSet wait();
+
+  /// Blocks until the run ends or `timeout` passes. Returns `done()`.
+  [[nodiscard]] bool wait_for(std::chrono::nanoseconds timeout) const;
+
+  /// Whether every task has a final status (then `wait()` returns at once).
+  [[nodiscard]] bool done() const noexcept;
+
+  /// Requests cancellation (see the class comment). Idempotent; never blocks.
+  void cancel() noexcept;
+
+  /// Whether this handle refers to a run whose results have not been taken yet.
+  [[nodiscard]] bool valid() const noexcept { return m_scheduler != nullptr; }
+
+ private:
+  friend class TaskScheduler;
+  explicit RunHandle(TaskScheduler* scheduler) noexcept : m_scheduler(scheduler) {}
+  TaskScheduler* m_scheduler = nullptr;
+};
 
 /// Scheduler-wide settings. New settings are added here, with defaults, rather than as constructor
 /// parameters.
@@ -66,7 +110,8 @@ class TaskScheduler {
   /// Starts `options.max_workers` worker threads. Throws `std::invalid_argument` when it is 0.
   explicit TaskScheduler(SchedulerOptions options);
 
-  /// Joins the worker threads. Must not run concurrently with `run()`.
+  /// Joins the worker threads. Must not run concurrently with `run()`; a run started with `start()` whose
+  /// handle is still alive is cancelled and waited for first.
   ~TaskScheduler();
 
   TaskScheduler(const TaskScheduler&) = delete;
@@ -113,6 +158,11 @@ class TaskScheduler {
   /// never thrown from here: it is stored in its `TaskResult`.
   [[nodiscard]] ResultSet run();
 
+  /// Validates the graph and starts running it without blocking (`run()` is `start().wait()`). Throws as
+  /// `run()` does, before anything runs. Until the returned handle's `wait()` has returned (or the handle
+  /// is destroyed), `add_task`, `run` and `start` throw `std::logic_error`.
+  [[nodiscard]] RunHandle start();
+
   /// Number of worker threads.
   [[nodiscard]] std::size_t max_workers() const noexcept;
 
@@ -123,6 +173,7 @@ class TaskScheduler {
   [[nodiscard]] bool contains(std::string_view task_id) const noexcept;
 
  private:
+  friend class RunHandle;
   TaskHandle add_erased(std::string task_id, detail::TaskFn execute_fn, std::span<const DependencyRef> dependencies,
                         int retries);
 

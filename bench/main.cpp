@@ -1,0 +1,291 @@
+// dagsched_bench: times dagsched against oneTBB flow_graph and a serial floor on the DAG shapes of the
+// benchmark spec. Run with --help for the options; docs/performance.md explains the output.
+#include <array>
+#include <charconv>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <fstream>
+#include <stdexcept>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "dagsched/version.hpp"
+#include "engines.hpp"
+#include "harness.hpp"
+#include "report.hpp"
+#include "shapes.hpp"
+
+namespace {
+
+using namespace dagsched_bench;
+
+// A bad command line (as opposed to a dagsched::GraphError, also an invalid_argument, from the engine).
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+constexpr std::uint32_t memory_chain_size = 1'000'000;
+constexpr std::uint32_t huge_chain_size = 10'000'000;
+
+struct Options {
+  std::size_t reps = 11;
+  std::size_t workers = 2;
+  std::vector<std::string> shapes;   // empty: all
+  std::vector<std::string> engines;  // "dagsched", "tbb", "serial" or "dagsched/ids"...; empty: all
+  std::vector<std::string> apis;     // "ids", "handles"; empty: both
+  bool csv = false;
+  bool huge = false;
+  bool memory = true;
+  bool samples = false;
+};
+
+constexpr std::string_view usage =
+    "usage: dagsched_bench [options]\n"
+    "  --reps N        timed repetitions of each phase (default 11; one untimed warm-up besides)\n"
+    "  --workers N     worker threads of every engine (default 2)\n"
+    "  --shape NAME    only this shape (repeatable, or comma-separated): chain, independent, bintree,\n"
+    "                  wavefront, random, random_spin, random_faults\n"
+    "  --engine NAME   only this engine (repeatable, or comma-separated): dagsched, tbb, serial,\n"
+    "                  dagsched/ids, dagsched/handles\n"
+    "  --api NAME      only this dagsched API: ids or handles\n"
+    "  --csv           print CSV on stdout (engine,shape,api,phase,workers,median_ms,best_ms,reps);\n"
+    "                  the human report then goes to stderr\n"
+    "  --samples       also print every timed sample, in the order taken\n"
+    "  --no-memory     skip the bytes-per-task measurement (1,000,000-task chain)\n"
+    "  --huge          also build and run a 10,000,000-task chain with handles (time and RSS)\n";
+
+// Appends the comma-separated items of `value` to `out`.
+void split_into(std::string_view value, std::vector<std::string>& out) {
+  while (!value.empty()) {
+    const std::size_t comma = value.find(',');
+    const std::string_view item = value.substr(0, comma);
+    if (!item.empty()) {
+      out.emplace_back(item);
+    }
+    if (comma == std::string_view::npos) {
+      break;
+    }
+    value.remove_prefix(comma + 1);
+  }
+}
+
+std::size_t parse_count(std::string_view flag, std::string_view value) {
+  std::size_t n = 0;
+  const auto res = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (res.ec != std::errc() || res.ptr != value.data() + value.size() || n == 0) {
+    throw UsageError(std::string(flag) + " needs a positive number, got '" + std::string(value) + "'");
+  }
+  return n;
+}
+
+bool wanted(const std::vector<std::string>& filter, std::string_view a, std::string_view b = {}) {
+  if (filter.empty()) {
+    return true;
+  }
+  for (const std::string& f : filter) {
+    if (f == a || (!b.empty() && f == b)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// The first three fields of /proc/loadavg: on a shared machine, a load near the core count while the
+// benchmark runs means the parallel numbers (random_spin above all) are not to be trusted.
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one;
+  std::string five;
+  std::string fifteen;
+  if (!(in >> one >> five >> fifteen)) {
+    return "unknown";
+  }
+  return one + " " + five + " " + fifteen;
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  const std::vector<std::string_view> args(argv + 1, argv + argc);
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    const std::string_view a = args[i];
+    const auto value = [&]() -> std::string_view {
+      if (i + 1 >= args.size()) {
+        throw UsageError(std::string(a) + " needs a value");
+      }
+      return args[++i];
+    };
+    if (a == "--reps") {
+      o.reps = parse_count(a, value());
+    } else if (a == "--workers") {
+      o.workers = parse_count(a, value());
+    } else if (a == "--shape") {
+      split_into(value(), o.shapes);
+    } else if (a == "--engine") {
+      split_into(value(), o.engines);
+    } else if (a == "--api") {
+      split_into(value(), o.apis);
+    } else if (a == "--csv") {
+      o.csv = true;
+    } else if (a == "--huge") {
+      o.huge = true;
+    } else if (a == "--samples") {
+      o.samples = true;
+    } else if (a == "--no-memory") {
+      o.memory = false;
+    } else if (a == "--help" || a == "-h") {
+      std::cout << usage;
+      std::exit(0);
+    } else {
+      throw UsageError("unknown option '" + std::string(a) + "'");
+    }
+  }
+  for (const std::string& s : o.shapes) {
+    bool known = false;
+    for (std::string_view name : shape_names()) {
+      known = known || name == s;
+    }
+    if (!known) {
+      throw UsageError("unknown shape '" + s + "'");
+    }
+  }
+  return o;
+}
+
+std::vector<std::unique_ptr<Engine>> select_engines(const Options& o) {
+  std::vector<std::unique_ptr<Engine>> all;
+  all.push_back(make_dagsched_engine(false));
+  all.push_back(make_dagsched_engine(true));
+  if (std::unique_ptr<Engine> tbb = make_tbb_engine()) {  // absent without oneTBB: the header says so
+    all.push_back(std::move(tbb));
+  }
+  all.push_back(make_serial_engine());
+  std::vector<std::unique_ptr<Engine>> chosen;
+  for (auto& e : all) {
+    const std::string full = std::string(e->name()) + "/" + std::string(e->api());
+    const bool api_ok = e->name() != "dagsched" || wanted(o.apis, e->api());
+    if (api_ok && wanted(o.engines, e->name(), full)) {
+      chosen.push_back(std::move(e));
+    }
+  }
+  return chosen;
+}
+
+const Engine* find_engine(const std::vector<std::unique_ptr<Engine>>& engines, std::string_view name,
+                          std::string_view api) {
+  for (const auto& e : engines) {
+    if (e->name() == name && e->api() == api) {
+      return e.get();
+    }
+  }
+  return nullptr;
+}
+
+int run_benchmark(const Options& o) {
+  std::ostream& human = o.csv ? std::cerr : std::cout;
+  human << "dagsched_bench: dagsched " << dagsched::version_string << ", " << o.workers << " workers, " << o.reps
+        << " reps (median of reps after 1 warm-up), hardware threads " << std::thread::hardware_concurrency()
+        << ", load average " << load_average() << "\n"
+        << tbb_description() << "\n";
+#ifndef NDEBUG
+  human << "WARNING: assertions are on (not a Release build); timings are not representative\n";
+#endif
+
+  const auto probe = [&human, &o](const char* when) {
+    std::array<char, 200> buf{};
+    std::snprintf(buf.data(), buf.size(),
+                  "core check %s: %zu threads doing the same work took %.2fx the time of one (1.00 = idle cores)\n",
+                  when, o.workers, parallel_probe(o.workers));
+    human << buf.data();
+  };
+  probe("at the start");
+
+  if (const std::string bad = check_random_generator(); !bad.empty()) {
+    std::cerr << "error: " << bad << '\n';
+    return 1;
+  }
+  human << "random generator check: 20099 edges, 1959 roots, depth 35 reproduced\n";
+
+  const std::vector<std::unique_ptr<Engine>> engines = select_engines(o);
+  std::string problem;
+
+  if (o.memory) {
+    human << "\n== memory: RSS growth for a " << memory_chain_size << "-task chain, empty bodies\n";
+    const Shape chain = make_chain(memory_chain_size);
+    const std::vector<std::string> ids = make_ids(memory_chain_size);
+    std::vector<MemoryReading> readings;
+    for (const auto& e : engines) {
+      readings.push_back(measure_memory(*e, chain, ids, o.workers));
+      print_memory(human, {readings.back()});
+    }
+  }
+
+  if (o.csv) {
+    print_csv_header(std::cout);
+  }
+  std::vector<Measurement> all;
+  for (std::string_view name : shape_names()) {
+    if (!wanted(o.shapes, name)) {
+      continue;
+    }
+    const Shape shape = make_shape(name);
+    const std::vector<std::string> ids = make_ids(shape.size);
+    std::vector<Measurement> shape_results;
+    for (const auto& e : engines) {
+      if (!e->supports(shape)) {
+        continue;
+      }
+      std::vector<Measurement> ms = measure(*e, shape, ids, o.workers, o.reps, problem);
+      if (o.csv) {
+        print_csv(std::cout, ms);
+        std::cout.flush();
+      }
+      if (o.samples) {
+        print_samples(human, ms);
+      }
+      shape_results.insert(shape_results.end(), ms.begin(), ms.end());
+    }
+    print_shape_table(human, shape, shape_results);
+    all.insert(all.end(), shape_results.begin(), shape_results.end());
+  }
+
+  print_targets(human, all, o.workers);
+  probe("at the end");
+
+  if (o.huge) {
+    if (const Engine* handles = find_engine(engines, "dagsched", "handles")) {
+      human << "\n== --huge: " << huge_chain_size << "-task chain, handles, empty bodies\n";
+      const Shape chain = make_chain(huge_chain_size);
+      const std::vector<std::string> ids = make_ids(huge_chain_size);
+      print_memory(human, {measure_memory(*handles, chain, ids, o.workers)});
+    } else {
+      human << "\n--huge needs the dagsched/handles engine, which the filters exclude\n";
+    }
+  }
+
+  if (!problem.empty()) {
+    std::cerr << "\nCHECK FAILED (an engine's results differ from the spec's semantics): " << problem << '\n';
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run_benchmark(parse(argc, argv));
+  } catch (const UsageError& e) {
+    std::cerr << "dagsched_bench: " << e.what() << "\n\n" << usage;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "dagsched_bench: unexpected error: " << e.what() << '\n';
+    return 2;
+  }
+}

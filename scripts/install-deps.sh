@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what building and testing dagsched needs, from Debian 12's packages.
+set -euo pipefail
+
+packages=(
+  cmake ninja-build g++ clang make git pkg-config
+  libgtest-dev   # unit tests
+  libbenchmark-dev libtbb-dev   # bench/: the oneTBB flow_graph reference engine
+)
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+  SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+echo "install-deps: installed ${packages[*]}"

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: the release, ThreadSanitizer and AddressSanitizer+UBSan builds each
+# run every test; then the examples run, a consumer project builds against the installed package (and via
+# add_subdirectory and FetchContent), and the benchmark does one smoke repetition.
+# Prerequisites: scripts/install-deps.sh (once).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+jobs=${DAGSCHED_JOBS:-$(nproc)}
+
+step() { printf '\n=== %s (%s)\n' "$*" "$(date +%T)"; }
+
+export TSAN_OPTIONS="suppressions=$root/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1 ${TSAN_OPTIONS:-}"
+export ASAN_OPTIONS="detect_leaks=1 halt_on_error=1 ${ASAN_OPTIONS:-}"
+export UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1 ${UBSAN_OPTIONS:-}"
+
+for preset in ${DAGSCHED_PRESETS:-release tsan asan}; do
+  step "configure + build: $preset"
+  cmake --preset "$preset" >/dev/null
+  cmake --build --preset "$preset" -j "$jobs"
+  step "ctest: $preset"
+  ctest --preset "$preset" -j "$jobs"
+done
+
+step "examples (release)"
+for example in quickstart failure; do
+  build/release/examples/$example
+done
+
+step "consumer project: find_package after install, add_subdirectory, FetchContent"
+prefix=$root/build/install
+rm -rf "$prefix" build/package-*
+cmake --install build/release --prefix "$prefix" >/dev/null
+cmake -S tests/package -B build/package-find -G Ninja -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+cmake --build build/package-find >/dev/null
+build/package-find/consumer
+for mode in add_subdirectory fetchcontent; do
+  cmake -S tests/package -B build/package-$mode -G Ninja -DDAGSCHED_CONSUME=$mode -DDAGSCHED_SOURCE_DIR="$root" >/dev/null
+  cmake --build build/package-$mode >/dev/null
+  build/package-$mode/consumer
+done
+
+if [ -x build/release/bench/dagsched_bench ]; then
+  step "benchmark smoke run (one repetition, no timing assertions)"
+  build/release/bench/dagsched_bench --reps 1 >/dev/null
+  echo "dagsched_bench --reps 1: ok"
+fi
+
+step "all passed"

@@ -1,0 +1,43 @@
+// Storage for the results of a run, shared with the ResultSets that expose it.
+#pragma once
+
+#include <cstddef>
+#include <new>
+
+#include "dagsched/task_result.hpp"
+
+namespace dagsched::detail {
+
+/// Raw storage for `capacity` TaskResults, of which the first `constructed` are alive.
+///
+/// A run does not construct the slots up front: the worker that finishes a task constructs its slot
+/// first if needed (RunState::execute). On a large graph's first run this spreads the cost of faulting
+/// in fresh memory over the workers, where each slot is written anyway, instead of a serial
+/// zero-filling pass in run(). A block is reused by later runs while no ResultSet holds it.
+class ResultBlock {
+ public:
+  explicit ResultBlock(std::size_t capacity)
+      : m_data(static_cast<TaskResult*>(
+            ::operator new (capacity * sizeof(TaskResult), std::align_val_t{alignof(TaskResult)}))),
+        m_capacity(capacity) {}
+  ~ResultBlock() {
+    for (std::size_t i = 0; i < constructed; ++i) {
+      m_data[i].~TaskResult();
+    }
+    ::operator delete (static_cast<void*>(m_data), std::align_val_t{alignof(TaskResult)});
+  }
+  ResultBlock(const ResultBlock&) = delete;
+  ResultBlock& operator=(const ResultBlock&) = delete;
+
+  [[nodiscard]] TaskResult* data() const noexcept { return m_data; }
+  [[nodiscard]] std::size_t capacity() const noexcept { return m_capacity; }
+
+  /// Slots [0, constructed) are alive. Written by the scheduler between runs only.
+  std::size_t constructed = 0;
+
+ private:
+  TaskResult* m_data;
+  std::size_t m_capacity;
+};
+
+}  // namespace dagsched::detail
