@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "block_cache.hpp"
+
 namespace dagsched::detail {
 
 /// Like std::vector, but elements live in chunks of ~32 KiB that never move.
@@ -15,7 +17,8 @@ namespace dagsched::detail {
 /// Why: building a large graph is dominated by touching fresh memory. A vector that doubles copies
 /// every element into a new, ever larger block (touching about twice the final size), and blocks past
 /// malloc's mmap threshold go back to the kernel when freed, so the next graph faults them in again.
-/// Chunks are never copied on growth and are small enough that malloc recycles them from graph to graph.
+/// Chunks are never copied on growth, and come from (and go back to) the block cache, so the next graph
+/// reuses memory that is already mapped.
 /// Indexing costs one extra load (the chunk table is small and stays in cache).
 template <class T, std::size_t ChunkBytes = 32768>
 class ChunkedArray {
@@ -23,6 +26,8 @@ class ChunkedArray {
   static constexpr std::size_t per_chunk = std::bit_floor(ChunkBytes / sizeof(T) > 0 ? ChunkBytes / sizeof(T) : 1);
   static constexpr unsigned shift = static_cast<unsigned>(std::countr_zero(per_chunk));
   static constexpr std::size_t mask = per_chunk - 1;
+  static constexpr std::size_t chunk_bytes = per_chunk * sizeof(T);
+  static_assert(alignof(T) <= 64, "blocks are 64-byte aligned");
 
   ChunkedArray() = default;
   ChunkedArray(const ChunkedArray& other) {
@@ -76,7 +81,7 @@ class ChunkedArray {
       (*this)[i - 1].~T();
     }
     for (T* chunk : m_chunks) {
-      ::operator delete (static_cast<void*>(chunk), std::align_val_t{alignof(T)});
+      release_block(chunk, chunk_bytes);
     }
     m_chunks.clear();
     m_size = 0;
@@ -85,11 +90,11 @@ class ChunkedArray {
  private:
   void reserve_chunks(std::size_t n) { m_chunks.reserve(n); }
   void add_chunk() {
-    T* chunk = static_cast<T*>(::operator new (per_chunk * sizeof(T), std::align_val_t{alignof(T)}));
+    T* chunk = static_cast<T*>(acquire_block(chunk_bytes));
     try {
       m_chunks.push_back(chunk);
     } catch (...) {
-      ::operator delete (static_cast<void*>(chunk), std::align_val_t{alignof(T)});
+      release_block(chunk, chunk_bytes);
       throw;
     }
   }

@@ -1,6 +1,7 @@
 #include "graph.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -82,14 +83,15 @@ FrozenGraph freeze(const Graph& graph, const IdTable& ids) {
   // Dependents in CSR form, by counting sort: count into out_begin[d], take inclusive prefix sums (so
   // out_begin[d] is the end of d's segment), then fill each segment from its end, which leaves
   // out_begin[d] at the segment's start. Tasks are visited backwards so segments come out ascending.
-  frozen.out_begin.assign(static_cast<std::size_t>(n) + 1, 0);
+  frozen.out_begin = BlockArray<std::uint32_t>(static_cast<std::size_t>(n) + 1);
+  std::fill_n(frozen.out_begin.data(), frozen.out_begin.size(), 0u);
   for (std::size_t e = 0; e < graph.deps.size(); ++e) {
     ++frozen.out_begin[graph.deps[e]];
   }
   for (std::uint32_t t = 1; t <= n; ++t) {
     frozen.out_begin[t] += frozen.out_begin[t - 1];
   }
-  frozen.out.resize(graph.deps.size());
+  frozen.out = BlockArray<std::uint32_t>(graph.deps.size());
   for (std::uint32_t t = n; t-- > 0;) {
     const TaskNode& node = graph.nodes[t];
     const std::uint32_t entry = node.dep_count == 1 ? (t | FrozenGraph::sole_dependency) : t;
@@ -100,29 +102,30 @@ FrozenGraph freeze(const Graph& graph, const IdTable& ids) {
 
   // Kahn's algorithm proves the graph acyclic before anything runs. `order` is its queue; the roots
   // are its first entries and stay there for the runs.
-  frozen.counters = std::make_unique<std::atomic<std::uint32_t>[]>(n);
-  std::atomic<std::uint32_t>* unmet = frozen.counters.get();  // single-threaded here: relaxed is plain
-  frozen.order.reserve(n);
+  frozen.counters = BlockArray<std::atomic<std::uint32_t>>(n);
+  std::atomic<std::uint32_t>* unmet = frozen.counters.data();  // single-threaded here: relaxed is plain
+  frozen.order = BlockArray<std::uint32_t>(n);
+  std::uint32_t tail = 0;
   for (std::uint32_t t = 0; t < n; ++t) {
     const std::uint32_t deps = graph.nodes[t].dep_count;
-    unmet[t].store(deps, std::memory_order_relaxed);
+    std::construct_at(&unmet[t], deps);
     if (deps == 0) {
-      frozen.order.push_back(t);
+      frozen.order[tail++] = t;
     }
   }
-  frozen.root_count = static_cast<std::uint32_t>(frozen.order.size());
-  for (std::size_t head = 0; head < frozen.order.size(); ++head) {
+  frozen.root_count = tail;
+  for (std::uint32_t head = 0; head < tail; ++head) {
     const std::uint32_t t = frozen.order[head];
     for (std::uint32_t e = frozen.out_begin[t]; e < frozen.out_begin[t + 1]; ++e) {
       const std::uint32_t d = frozen.out[e] & ~FrozenGraph::sole_dependency;
       const std::uint32_t left = unmet[d].load(std::memory_order_relaxed) - 1;
       unmet[d].store(left, std::memory_order_relaxed);
       if (left == 0) {
-        frozen.order.push_back(d);
+        frozen.order[tail++] = d;
       }
     }
   }
-  if (frozen.order.size() != n) {
+  if (tail != n) {
     throw_cycle(graph, ids, unmet);
   }
 

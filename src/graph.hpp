@@ -6,6 +6,7 @@
 #include <memory>
 #include <vector>
 
+#include "block_cache.hpp"
 #include "chunked_array.hpp"
 #include "dagsched/detail/task_fn.hpp"
 #include "id_table.hpp"
@@ -45,14 +46,14 @@ struct FrozenGraph {
   static constexpr std::uint32_t sole_dependency = 1u << 31;
 
   std::uint32_t size = 0;
-  std::vector<std::uint32_t> out_begin;  // CSR: dependents of t are out[out_begin[t], out_begin[t + 1])
-  std::vector<std::uint32_t> out;
+  BlockArray<std::uint32_t> out_begin;  // CSR: dependents of t are out[out_begin[t], out_begin[t + 1])
+  BlockArray<std::uint32_t> out;
   /// A topological order; its first root_count entries are the tasks without dependencies.
-  std::vector<std::uint32_t> order;
+  BlockArray<std::uint32_t> order;
   std::uint32_t root_count = 0;
   /// Unmet-dependency counters (used for tasks with two or more dependencies); see RunState for the
   /// encoding. Between runs each holds its task's dep_count.
-  std::unique_ptr<std::atomic<std::uint32_t>[]> counters;
+  BlockArray<std::atomic<std::uint32_t>> counters;
 };
 
 /// Validates `graph` and builds its executable form, in O(tasks + edges) time and without recursion.

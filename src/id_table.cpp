@@ -7,6 +7,12 @@ namespace dagsched::detail {
 
 namespace {
 
+inline std::uint32_t load32(const char* p) noexcept {
+  std::uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
 inline std::uint64_t load64(const char* p) noexcept {
   std::uint64_t v;
   std::memcpy(&v, p, sizeof v);
@@ -22,72 +28,87 @@ inline std::uint64_t mix(std::uint64_t z) noexcept {
 
 }  // namespace
 
-// Ids are short (task names): hash 8 bytes at a time, the tail zero-padded, the length mixed in first.
+// Ids are short (task names): 8 bytes at a time, and a tail of 1..7 bytes read with two overlapping
+// loads (no memcpy call), the length mixed in first so that "a" and "a\0" differ.
 std::uint32_t IdTable::tag_of(std::string_view id) noexcept {
-  std::uint64_t h = 0x9E3779B97F4A7C15ULL * (id.size() + 1);
   const char* p = id.data();
   std::size_t n = id.size();
+  std::uint64_t h = 0x9E3779B97F4A7C15ULL * (n + 1);
   for (; n >= 8; n -= 8, p += 8) {
     h = mix(h ^ load64(p));
   }
-  if (n != 0) {
-    char tail[8] = {};
-    std::memcpy(tail, p, n);
-    h = mix(h ^ load64(tail));
+  if (n >= 4) {
+    h = mix(h ^ ((std::uint64_t{load32(p)} << 32) | load32(p + n - 4)));
+  } else if (n != 0) {
+    const auto a = static_cast<unsigned char>(p[0]);
+    const auto b = static_cast<unsigned char>(p[n / 2]);
+    const auto c = static_cast<unsigned char>(p[n - 1]);
+    h = mix(h ^ ((std::uint64_t{a} << 16) | (std::uint64_t{b} << 8) | c));
   }
   return static_cast<std::uint32_t>(mix(h) >> 32);
 }
 
-std::size_t IdTable::probe(std::string_view id, std::uint32_t tag) const noexcept {
+IdTable::IdTable(const IdTable& other) : m_names(other.m_names), m_slots(other.m_slots.size()), m_bits(other.m_bits) {
+  if (m_slots.size() != 0) {
+    std::memcpy(static_cast<void*>(m_slots.data()), other.m_slots.data(), m_slots.size() * sizeof(Slot));
+  }
+}
+
+IdTable::Lookup IdTable::lookup(std::string_view id) const noexcept {
+  const std::uint32_t tag = tag_of(id);
+  if (m_slots.size() == 0) {
+    return {npos, tag, 0};
+  }
   const std::size_t mask = m_slots.size() - 1;
-  std::size_t i = home(tag);
-  for (;; i = (i + 1) & mask) {
+  for (std::size_t i = home(tag);; i = (i + 1) & mask) {
     const Slot s = m_slots[i];
-    if (s.index_plus_one == 0 || (s.tag == tag && m_names[s.index_plus_one - 1] == id)) {
-      return i;
+    if (s.index_plus_one == 0) {
+      return {npos, tag, i};
+    }
+    if (s.tag == tag && m_names[s.index_plus_one - 1] == id) {
+      return {s.index_plus_one - 1, tag, i};
     }
   }
 }
 
-std::uint32_t IdTable::find(std::string_view id) const noexcept {
-  if (m_slots.empty()) {
-    return npos;
-  }
-  const Slot s = m_slots[probe(id, tag_of(id))];
-  return s.index_plus_one == 0 ? npos : s.index_plus_one - 1;
-}
-
 std::uint32_t IdTable::intern(std::string_view id) {
-  const std::uint32_t index = find(id);
-  return index != npos ? index : add(std::string(id));
+  const Lookup where = lookup(id);
+  return where.index != npos ? where.index : add(std::string(id), where);
 }
 
-std::uint32_t IdTable::add(std::string&& id) {
+std::uint32_t IdTable::add(std::string&& id, const Lookup& where) {
   // Grow both first, so that nothing can throw once the table has changed.
+  std::size_t slot = where.slot;
   if (2 * (m_names.size() + 1) > m_slots.size()) {
     grow();
+    slot = empty_slot(where.tag);
   }
   m_names.reserve_more(1);
-  const std::uint32_t tag = tag_of(id);
   const auto index = static_cast<std::uint32_t>(m_names.size());
-  m_slots[probe(id, tag)] = Slot{index + 1, tag};
+  m_slots[slot] = Slot{index + 1, where.tag};
   m_names.push_back(std::move(id));
   return index;
 }
 
+std::size_t IdTable::empty_slot(std::uint32_t tag) const noexcept {
+  const std::size_t mask = m_slots.size() - 1;
+  std::size_t i = home(tag);
+  while (m_slots[i].index_plus_one != 0) {
+    i = (i + 1) & mask;
+  }
+  return i;
+}
+
 void IdTable::grow() {
   const unsigned bits = m_bits == 0 ? 5 : m_bits + 1;
-  std::vector<Slot> old(std::size_t{1} << bits);
-  m_slots.swap(old);
+  BlockArray<Slot> old(std::size_t{1} << bits);
+  std::memset(static_cast<void*>(old.data()), 0, old.size() * sizeof(Slot));  // all empty
+  std::swap(m_slots, old);
   m_bits = bits;
-  const std::size_t mask = m_slots.size() - 1;
-  for (const Slot& s : old) {
+  for (std::size_t k = 0; k < old.size(); ++k) {
+    const Slot s = old[k];
     if (s.index_plus_one != 0) {
-      std::size_t i = home(s.tag);
-      while (m_slots[i].index_plus_one != 0) {
-        i = (i + 1) & mask;
-      }
-      m_slots[i] = s;
+      m_slots[empty_slot(s.tag)] = s;
     }
   }
 }

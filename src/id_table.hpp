@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "block_cache.hpp"
 #include "chunked_array.hpp"
 
 namespace dagsched::detail {
@@ -23,14 +24,31 @@ class IdTable {
  public:
   static constexpr std::uint32_t npos = UINT32_MAX;
 
+  IdTable() = default;
+  IdTable(const IdTable& other);
+  IdTable& operator=(const IdTable&) = delete;
+
+  /// Where `id` is, or would go: the result of one probe, reusable by add() while the table is unchanged.
+  struct Lookup {
+    std::uint32_t index;  // npos when absent
+    std::uint32_t tag;
+    std::size_t slot;
+  };
+  [[nodiscard]] Lookup lookup(std::string_view id) const noexcept;
+
   /// The index of `id`, or `npos`.
-  [[nodiscard]] std::uint32_t find(std::string_view id) const noexcept;
+  [[nodiscard]] std::uint32_t find(std::string_view id) const noexcept { return lookup(id).index; }
 
   /// The index of `id`, giving it the next index when new.
   std::uint32_t intern(std::string_view id);
 
-  /// Adds `id`, which must not be present, under the next index.
-  std::uint32_t add(std::string&& id);
+  /// Adds `id`, which must not be present, under the next index. `where` is lookup(id), taken since the
+  /// last change of the table (a copy of the table counts as unchanged).
+  std::uint32_t add(std::string&& id, const Lookup& where);
+  std::uint32_t add(std::string&& id) {
+    const Lookup where = lookup(id);
+    return add(std::move(id), where);
+  }
 
   [[nodiscard]] const std::string& name(std::uint32_t index) const noexcept { return m_names[index]; }
   [[nodiscard]] std::uint32_t size() const noexcept { return static_cast<std::uint32_t>(m_names.size()); }
@@ -46,12 +64,12 @@ class IdTable {
 
   static std::uint32_t tag_of(std::string_view id) noexcept;
   [[nodiscard]] std::size_t home(std::uint32_t tag) const noexcept { return tag >> (32 - m_bits); }
-  /// The slot holding `id`, or the empty slot where it would go.
-  [[nodiscard]] std::size_t probe(std::string_view id, std::uint32_t tag) const noexcept;
+  /// The first empty slot from the home of `tag` on.
+  [[nodiscard]] std::size_t empty_slot(std::uint32_t tag) const noexcept;
   void grow();
 
   ChunkedArray<std::string> m_names;
-  std::vector<Slot> m_slots;  // 2^m_bits slots, at most half full (or none yet)
+  BlockArray<Slot> m_slots;  // 2^m_bits slots, at most half full (or none yet)
   unsigned m_bits = 0;
 };
 

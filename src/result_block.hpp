@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <new>
 
+#include "block_cache.hpp"
 #include "dagsched/task_result.hpp"
 
 namespace dagsched::detail {
@@ -17,14 +18,12 @@ namespace dagsched::detail {
 class ResultBlock {
  public:
   explicit ResultBlock(std::size_t capacity)
-      : m_data(static_cast<TaskResult*>(
-            ::operator new (capacity * sizeof(TaskResult), std::align_val_t{alignof(TaskResult)}))),
-        m_capacity(capacity) {}
+      : m_data(static_cast<TaskResult*>(acquire_block(capacity * sizeof(TaskResult)))), m_capacity(capacity) {}
   ~ResultBlock() {
     for (std::size_t i = 0; i < constructed; ++i) {
       m_data[i].~TaskResult();
     }
-    ::operator delete (static_cast<void*>(m_data), std::align_val_t{alignof(TaskResult)});
+    release_block(m_data, m_capacity * sizeof(TaskResult));
   }
   ResultBlock(const ResultBlock&) = delete;
   ResultBlock& operator=(const ResultBlock&) = delete;

@@ -33,7 +33,7 @@ class RunState {
       : m_nodes(graph.nodes),
         m_out_begin(frozen.out_begin.data()),
         m_out(frozen.out.data()),
-        m_counters(frozen.counters.get()),
+        m_counters(frozen.counters.data()),
         m_roots(frozen.order.data()),
         m_root_count(frozen.root_count),
         m_results(results),

@@ -92,7 +92,8 @@ TaskHandle TaskScheduler::add_erased(std::string task_id, detail::TaskFn execute
     throw std::invalid_argument("add_task: task '" + task_id + "': retries must be between 0 and " +
                                 std::to_string(INT_MAX - 1) + ", not " + std::to_string(retries));
   }
-  std::uint32_t index = e.ids->find(task_id);
+  const detail::IdTable::Lookup where = e.ids->lookup(task_id);
+  std::uint32_t index = where.index;
   if (index != detail::IdTable::npos && graph.nodes[index].fn) {
     throw DuplicateTaskError(std::move(task_id));
   }
@@ -133,7 +134,7 @@ TaskHandle TaskScheduler::add_erased(std::string task_id, detail::TaskFn execute
   };
 
   if (index == detail::IdTable::npos) {
-    index = ids.add(std::move(task_id));
+    index = ids.add(std::move(task_id), where);  // valid: the table has not changed (a copy is the same)
     graph.nodes.emplace_back();
   } else {
     --graph.placeholders;
