@@ -55,8 +55,7 @@ double median_of(std::vector<double> samples) {
 
 std::vector<Measurement> measure(const Engine& engine, const Shape& shape, const std::vector<std::string>& ids,
                                  std::size_t workers, std::size_t reps, std::string& problem) {
-  constexpr std::size_t phase_count = std::size(phase_names);
-  std::vector<std::vector<double>> samples(phase_count);
+  std::vector<std::vector<double>> samples(Phase::count);
   for (auto& s : samples) {
     s.reserve(reps);
   }
@@ -79,11 +78,11 @@ std::vector<Measurement> measure(const Engine& engine, const Shape& shape, const
       profile_start();  // the profile of `once` covers the timed reps only
       continue;
     }
-    samples[0].push_back(ms_between(t0, t2));
-    samples[1].push_back(ms_between(t1, t2));
-    samples[2].push_back(ms_between(t2, t3));
-    samples[4].push_back(ms_between(t3, t4));
-    samples[5].push_back(ms_between(t0, t4));
+    samples[Phase::build].push_back(ms_between(t0, t2));
+    samples[Phase::build_graph].push_back(ms_between(t1, t2));
+    samples[Phase::run_first].push_back(ms_between(t2, t3));
+    samples[Phase::destroy].push_back(ms_between(t3, t4));
+    samples[Phase::once].push_back(ms_between(t0, t4));
   }
   profile_dump("once " + label);
 
@@ -99,14 +98,14 @@ std::vector<Measurement> measure(const Engine& engine, const Shape& shape, const
     for (std::size_t rep = 0; rep < reps; ++rep) {
       const Clock::time_point t0 = Clock::now();
       inst->run();
-      samples[3].push_back(ms_between(t0, Clock::now()));
+      samples[Phase::run].push_back(ms_between(t0, Clock::now()));
     }
     profile_dump("run " + label);
   }
 
   std::vector<Measurement> out;
-  out.reserve(phase_count);
-  for (std::size_t p = 0; p < phase_count; ++p) {
+  out.reserve(Phase::count);
+  for (std::size_t p = 0; p < Phase::count; ++p) {
     Measurement m;
     m.engine = std::string(engine.name());
     m.shape = shape.name;

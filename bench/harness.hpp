@@ -1,6 +1,7 @@
 // dagsched_bench: timing loops, statistics and memory readings.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -32,7 +33,11 @@ struct Measurement {
 /// - run: a re-run of an already-run graph (results dropped);
 /// - destroy: the destructor, after one run (dagsched: joins the workers);
 /// - once: build + run + destroy of a fresh graph.
-inline constexpr const char* phase_names[] = {"build", "build_graph", "run_first", "run", "destroy", "once"};
+struct Phase {
+  enum : std::size_t { build, build_graph, run_first, run, destroy, once, count };
+};
+inline constexpr std::array<const char*, Phase::count> phase_names{"build",   "build_graph", "run_first",
+                                                                  "run",     "destroy",     "once"};
 
 /// Times every phase of `engine` on `shape`, `reps` samples each after one untimed warm-up. Checks the
 /// outcome of one run against the shape's expected statuses; a disagreement goes to `problem`.

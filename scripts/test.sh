@@ -14,6 +14,12 @@ export TSAN_OPTIONS="suppressions=$root/tests/tsan.supp halt_on_error=1 second_d
 export ASAN_OPTIONS="detect_leaks=1 halt_on_error=1 ${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1 ${UBSAN_OPTIONS:-}"
 
+step "clang: -Wthread-safety over the library (syntax only)"
+for src in src/*.cpp; do
+  clang++ -std=c++20 -Iinclude -Isrc -Wall -Wextra -Wthread-safety -Werror -fsyntax-only "$src"
+done
+echo "clang -Wthread-safety: clean"
+
 for preset in ${DAGSCHED_PRESETS:-release tsan asan}; do
   step "configure + build: $preset"
   cmake --preset "$preset" >/dev/null

@@ -37,8 +37,7 @@ bool RunState::cancelled(TaskResult& result, int attempts) noexcept {
   return true;
 }
 
-bool RunState::skip(std::uint32_t task) noexcept {
-  TaskResult& result = m_results[task];
+bool RunState::skip(TaskResult& result) noexcept {
   result.status = Status::skipped;
   result.attempts = 0;
   result.result.reset();

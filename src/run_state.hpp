@@ -46,18 +46,24 @@ class RunState {
   /// Sink: `void push(std::uint32_t item)`.
   template <class Sink>
   std::uint32_t execute(std::uint32_t item, Sink& sink) {
+    // Locals, not members: the task body is an opaque call, after which the compiler would have to
+    // reload every member through `this`; locals stay in callee-saved registers.
+    const std::uint32_t* const out_begin = m_out_begin;
+    const std::uint32_t* const out = m_out;
+    TaskResult* const results = m_results;
+    const std::size_t construct_from = m_construct_from;
     std::uint32_t finished = 0;
     for (;;) {
       const std::uint32_t task = item & index_mask;
-      if (task >= m_construct_from) [[unlikely]] {
-        ::new (static_cast<void*>(&m_results[task])) TaskResult();
+      if (task >= construct_from) [[unlikely]] {
+        ::new (static_cast<void*>(&results[task])) TaskResult();
       }
-      const bool ok = (item & poison_bit) == 0 ? attempt(task) : skip(task);
+      const bool ok = (item & poison_bit) == 0 ? attempt(task, results[task]) : skip(results[task]);
       ++finished;
 
       std::uint32_t next = none;
-      for (std::uint32_t e = m_out_begin[task], end = m_out_begin[task + 1]; e < end; ++e) {
-        const std::uint32_t ready = release_dependent(m_out[e], ok);
+      for (std::uint32_t e = out_begin[task], end = out_begin[task + 1]; e < end; ++e) {
+        const std::uint32_t ready = release_dependent(out[e], ok);
         if (ready == none) {
           continue;
         }
@@ -120,8 +126,7 @@ class RunState {
   /// `cancelled` rather than `skipped`. (The flag only goes from false to true, and whoever readies a
   /// dependent read it as true before doing so, so the dependent reads true as well: coherence.)
   /// The first attempt is inline, since it is the whole story for almost every task; retries are not.
-  bool attempt(std::uint32_t task) {
-    TaskResult& result = m_results[task];
+  [[gnu::always_inline]] bool attempt(std::uint32_t task, TaskResult& result) {
     if (m_cancelled.load(std::memory_order_relaxed)) [[unlikely]] {
       return cancelled(result, 0);
     }
@@ -138,7 +143,9 @@ class RunState {
     }
     result.status = Status::success;
     result.attempts = 1;
-    result.error = nullptr;
+    if (result.error) [[unlikely]] {  // left by an earlier run; clearing an empty one is not free
+      result.error = nullptr;
+    }
     return true;
   }
 
@@ -149,7 +156,7 @@ class RunState {
   static bool cancelled(TaskResult& result, int attempts) noexcept;
 
   /// Records the task as skipped. Returns false (it did not succeed).
-  bool skip(std::uint32_t task) noexcept;
+  static bool skip(TaskResult& result) noexcept;
 
   /// Tells dependent `entry` (an `out` entry) that one dependency finished, successfully or not. Returns
   /// its ready item if that was its last unmet dependency, else none.
