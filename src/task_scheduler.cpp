@@ -107,8 +107,8 @@ TaskHandle TaskScheduler::add_erased(std::string task_id, detail::TaskFn execute
       }
     } else if (dep.id().empty()) {
       throw std::invalid_argument("add_task: task '" + task_id + "': a dependency id is empty");
-    } else if (e.ids->find(dep.id()) == detail::IdTable::npos) {
-      ++new_ids;  // may count an id named twice twice: only a bound
+    } else {
+      ++new_ids;  // a bound: the id may exist already. Looking it up here would cost a second probe.
     }
   }
   if (graph.size() + new_ids > detail::max_tasks || graph.deps.size() + dependencies.size() > UINT32_MAX ||

@@ -379,7 +379,8 @@ TEST(Stress, ThousandRandomDagsAgainstOracle) {
     }
   }
   RecordProperty("tasks_run", std::to_string(tasks_run));
-  std::printf("[ stress   ] %llu random DAGs, %zu task runs\n", static_cast<unsigned long long>(kCases), tasks_run);
+  std::printf("[ stress   ] %llu random DAGs, %zu task runs, %s\n", static_cast<unsigned long long>(kCases), tasks_run,
+              SeedNote().c_str());
 }
 
 class StressAtWorkerCount : public testing::TestWithParam<std::size_t> {};
