@@ -126,10 +126,16 @@ def main() -> int:
 
     medians: dict[tuple[str, int], tuple[float, float]] = {}
     for workers in args.workers:
-        for name, module in impls:
-            for _ in range(args.warmup):
+        for _ in range(args.warmup):
+            for _name, module in impls:
                 time_once(module, workers, ids, dep_sets)
-            samples = [time_once(module, workers, ids, dep_sets) for _ in range(args.reps)]
+        # Interleaved, so that on a shared machine both implementations see the same load over time.
+        samples_of: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in impls}
+        for _ in range(args.reps):
+            for name, module in impls:
+                samples_of[name].append(time_once(module, workers, ids, dep_sets))
+        for name, _module in impls:
+            samples = samples_of[name]
             add = statistics.median(s[0] for s in samples)
             run = statistics.median(s[1] for s in samples)
             best = min(s[1] for s in samples)

@@ -31,7 +31,11 @@ class Engine {
   // Set from the start of a run (or an add_task) until its end; guards against re-entry from tasks.
   std::atomic<bool> running{false};
   std::optional<RunState> run;  // the run in flight, between start() and the end of wait()
-  const std::uint32_t serial;   // tags this scheduler's TaskHandles
+  // Runs are numbered; cancelling run k stores k here. The flag outlives the RunState, so a late
+  // cancel() (racing with the end of its run) touches nothing freed, and cannot cancel run k + 1.
+  std::uint64_t run_serial = 0;
+  std::atomic<std::uint64_t> cancelled_run{0};
+  const std::uint32_t serial;  // tags this scheduler's TaskHandles
   WorkerPool pool;
 };
 

@@ -8,7 +8,7 @@ bool RunState::retry(std::uint32_t task, TaskResult& result) {
   TaskNode& node = m_nodes[task];
   // 64-bit, so that the increment after attempt INT_MAX (retries may be INT_MAX - 1) cannot overflow.
   for (std::int64_t attempt = 2; attempt <= std::int64_t{node.retries} + 1; ++attempt) {
-    if (m_cancelled.load(std::memory_order_relaxed)) {
+    if (is_cancelled()) {
       return cancelled(result, static_cast<int>(attempt - 1));
     }
     try {

@@ -28,8 +28,9 @@ namespace dagsched::detail {
 class RunState {
  public:
   /// Result slots from `constructed` on are raw storage, constructed by whoever finishes their task.
-  RunState(Graph& graph, const FrozenGraph& frozen, TaskResult* results, std::size_t constructed,
-           std::size_t workers) noexcept
+  /// The run is cancelled once `*cancelled_run == run`.
+  RunState(Graph& graph, const FrozenGraph& frozen, TaskResult* results, std::size_t constructed, std::size_t workers,
+           const std::atomic<std::uint64_t>& cancelled_run, std::uint64_t run) noexcept
       : m_nodes(graph.nodes),
         m_out_begin(frozen.out_begin.data()),
         m_out(frozen.out.data()),
@@ -38,6 +39,8 @@ class RunState {
         m_root_count(frozen.root_count),
         m_results(results),
         m_construct_from(constructed),
+        m_cancelled_run(cancelled_run),
+        m_run(run),
         m_workers(static_cast<std::uint32_t>(workers)),
         m_remaining(frozen.size) {}
 
@@ -115,9 +118,6 @@ class RunState {
 
   [[nodiscard]] bool done() const noexcept { return m_remaining.load(std::memory_order_seq_cst) == 0; }
 
-  /// Makes every task that has not started yet end `cancelled`, and stops retries. Any thread.
-  void cancel() noexcept { m_cancelled.store(true, std::memory_order_relaxed); }
-
   static constexpr std::uint32_t none = UINT32_MAX;
 
  private:
@@ -127,7 +127,7 @@ class RunState {
   /// dependent read it as true before doing so, so the dependent reads true as well: coherence.)
   /// The first attempt is inline, since it is the whole story for almost every task; retries are not.
   [[gnu::always_inline]] bool attempt(std::uint32_t task, TaskResult& result) {
-    if (m_cancelled.load(std::memory_order_relaxed)) [[unlikely]] {
+    if (is_cancelled()) [[unlikely]] {
       return cancelled(result, 0);
     }
     bool threw = false;
@@ -148,6 +148,10 @@ class RunState {
     }
     return true;
   }
+
+  /// Read before each attempt. Relaxed: it publishes nothing; a task started just after cancel() is
+  /// allowed, and the value only ever changes from "not this run" to "this run".
+  [[nodiscard]] bool is_cancelled() const noexcept { return m_cancelled_run.load(std::memory_order_relaxed) == m_run; }
 
   /// Attempts 2 .. retries + 1 after a failed first attempt whose exception is in `result.error`.
   bool retry(std::uint32_t task, TaskResult& result);
@@ -187,13 +191,13 @@ class RunState {
   std::uint32_t m_root_count;
   TaskResult* m_results;
   std::size_t m_construct_from;
+  const std::atomic<std::uint64_t>& m_cancelled_run;
+  std::uint64_t m_run;
   std::uint32_t m_workers;
 
   // Shared by all workers: each on its own line so that claiming roots does not slow down finishing.
   alignas(64) std::atomic<std::uint32_t> m_root_cursor{0};
   alignas(64) std::atomic<std::uint32_t> m_remaining;
-  // Read once per attempt, written once per run at most: a relaxed load of a line that stays shared.
-  alignas(64) std::atomic<bool> m_cancelled{false};
 };
 
 }  // namespace dagsched::detail

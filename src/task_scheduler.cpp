@@ -64,7 +64,7 @@ TaskScheduler::~TaskScheduler() {
   // A started run whose handle was never waited for: stop it before the workers go away. (Using that
   // handle afterwards is undefined; it must not outlive the scheduler.)
   if (m_engine->run.has_value() && m_engine->graph.size() != 0) {
-    m_engine->run->cancel();
+    m_engine->cancelled_run.store(m_engine->run_serial, std::memory_order_relaxed);
     m_engine->pool.wait();
   }
 }
@@ -168,7 +168,8 @@ RunHandle TaskScheduler::start() {
     if (!e.results || e.results.use_count() > 1 || e.results->capacity() < n) {
       e.results = std::make_shared<detail::ResultBlock>(n);
     }
-    e.run.emplace(e.graph, e.frozen, e.results->data(), e.results->constructed, e.pool.size());
+    e.run.emplace(e.graph, e.frozen, e.results->data(), e.results->constructed, e.pool.size(), e.cancelled_run,
+                  ++e.run_serial);
   } catch (...) {
     e.running.store(false, std::memory_order_release);
     throw;
@@ -176,41 +177,46 @@ RunHandle TaskScheduler::start() {
   if (e.graph.size() != 0) {
     e.pool.start(*e.run);
   }
-  return RunHandle(this);
+  return RunHandle(this, e.run_serial);
 }
 
 // RunHandle: the run it stands for lives in the scheduler's engine; the handle only points at the
 // scheduler, and gives up the run (waits, takes the results, clears `running`) exactly once.
 
-RunHandle::RunHandle(RunHandle&& other) noexcept : m_scheduler(std::exchange(other.m_scheduler, nullptr)) {}
+RunHandle::RunHandle(RunHandle&& other) noexcept
+    : m_scheduler(other.m_scheduler.exchange(nullptr, std::memory_order_acq_rel)), m_run(other.m_run) {}
 
 RunHandle& RunHandle::operator=(RunHandle&& other) noexcept {
   if (this != &other) {
-    if (m_scheduler != nullptr) {
+    if (valid()) {
       cancel();
       static_cast<void>(wait());
     }
-    m_scheduler = std::exchange(other.m_scheduler, nullptr);
+    m_scheduler.store(other.m_scheduler.exchange(nullptr, std::memory_order_acq_rel), std::memory_order_release);
+    m_run = other.m_run;
   }
   return *this;
 }
 
 RunHandle::~RunHandle() {
-  if (m_scheduler != nullptr) {
+  if (valid()) {
     cancel();
     static_cast<void>(wait());
   }
 }
 
 ResultSet RunHandle::wait() {
-  if (m_scheduler == nullptr) {
+  TaskScheduler* scheduler = m_scheduler.load(std::memory_order_acquire);
+  if (scheduler == nullptr) {
     throw std::logic_error("RunHandle::wait: no run (empty handle, or its results were already taken)");
   }
-  detail::Engine& e = *std::exchange(m_scheduler, nullptr)->m_engine;
+  detail::Engine& e = *scheduler->m_engine;
   const auto n = e.graph.size();
   if (n != 0) {
     e.pool.wait();
   }
+  // Only now: until the run ended, tasks may still cancel() or poll through this handle.
+  m_scheduler.store(nullptr, std::memory_order_release);
   e.run.reset();
   // Every task was finalised, so every slot below n has been constructed.
   e.results->constructed = std::max<std::size_t>(e.results->constructed, n);
@@ -220,24 +226,26 @@ ResultSet RunHandle::wait() {
 }
 
 bool RunHandle::wait_for(std::chrono::nanoseconds timeout) const {
-  if (m_scheduler == nullptr) {
+  TaskScheduler* scheduler = m_scheduler.load(std::memory_order_acquire);
+  if (scheduler == nullptr) {
     return false;
   }
-  detail::Engine& e = *m_scheduler->m_engine;
+  detail::Engine& e = *scheduler->m_engine;
   return e.graph.size() == 0 || e.pool.wait_for(timeout);
 }
 
 bool RunHandle::done() const noexcept {
-  if (m_scheduler == nullptr) {
+  TaskScheduler* scheduler = m_scheduler.load(std::memory_order_acquire);
+  if (scheduler == nullptr) {
     return false;
   }
-  detail::Engine& e = *m_scheduler->m_engine;
+  detail::Engine& e = *scheduler->m_engine;
   return e.graph.size() == 0 || e.pool.finished();
 }
 
 void RunHandle::cancel() noexcept {
-  if (m_scheduler != nullptr) {
-    m_scheduler->m_engine->run->cancel();
+  if (TaskScheduler* scheduler = m_scheduler.load(std::memory_order_acquire)) {
+    scheduler->m_engine->cancelled_run.store(m_run, std::memory_order_relaxed);
   }
 }
 

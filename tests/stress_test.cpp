@@ -246,7 +246,9 @@ std::vector<std::string> Check(const dagsched_test::RandomDag& dag, const std::v
     // Every edge respected: started only after each dependency's last attempt ended.
     if (p.calls.load() > 0) {
       for (std::size_t d : dag.deps[i]) {
-        if (probes[d]->calls.load() == 0 || probes[d]->last_end >= p.first_start) {
+        if (probes[d]->calls.load() == 0) {
+          problem(i, "ran although its dependency " + ids[d] + " never ran");
+        } else if (probes[d]->last_end >= p.first_start) {
           problem(i, "started before its dependency " + ids[d] + " finished");
         }
       }

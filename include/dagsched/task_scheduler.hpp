@@ -1,6 +1,7 @@
 // dagsched: the scheduler. Register tasks with `add_task`, then `run()` them all.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <concepts>
 #include <cstddef>
@@ -61,12 +62,15 @@ class RunHandle {
   void cancel() noexcept;
 
   /// Whether this handle refers to a run whose results have not been taken yet.
-  [[nodiscard]] bool valid() const noexcept { return m_scheduler != nullptr; }
+  [[nodiscard]] bool valid() const noexcept { return m_scheduler.load(std::memory_order_acquire) != nullptr; }
 
  private:
   friend class TaskScheduler;
-  explicit RunHandle(TaskScheduler* scheduler) noexcept : m_scheduler(scheduler) {}
-  TaskScheduler* m_scheduler = nullptr;
+  RunHandle(TaskScheduler* scheduler, std::uint64_t run) noexcept : m_scheduler(scheduler), m_run(run) {}
+  // Atomic because cancel(), done() and wait_for() may run on other threads (a task's, say) while wait()
+  // gives the run up. m_run tells this run's cancellation apart from a later run's.
+  std::atomic<TaskScheduler*> m_scheduler{nullptr};
+  std::uint64_t m_run = 0;
 };
 
 /// Scheduler-wide settings. New settings are added here, with defaults, rather than as constructor
