@@ -26,10 +26,12 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
 
 // Under callgrind (--collect-atstart=yes, the default), each timed loop becomes its own profile dump named
 // after the loop, holding the instructions of every thread, so `callgrind_annotate` on one dump gives the
-// cost of that phase alone. Outside valgrind these are a few no-op instructions per loop.
-void profile_start() {
+// cost of that phase alone. What came before a loop is dumped under a "(discard)" label rather than zeroed:
+// CALLGRIND_ZERO_STATS leaves the counts of threads that already exited (an earlier scheduler's workers),
+// a dump clears them too. Outside valgrind these are a few no-op instructions per loop.
+void profile_start([[maybe_unused]] const std::string& label) {
 #ifdef DAGSCHED_BENCH_HAVE_CALLGRIND
-  CALLGRIND_ZERO_STATS;
+  CALLGRIND_DUMP_STATS_AT(("(discard) before " + label).c_str());
 #endif
 }
 
@@ -63,7 +65,6 @@ std::vector<Measurement> measure(const Engine& engine, const Shape& shape, const
 
   // Fresh graphs: build, first run and destroy each timed, and their sum as `once`. Rep 0 warms up the
   // allocator and the page tables and is not recorded.
-  profile_start();
   for (std::size_t rep = 0; rep <= reps; ++rep) {
     const Clock::time_point t0 = Clock::now();
     std::unique_ptr<Instance> inst = engine.create(shape, ids, workers);
@@ -75,7 +76,7 @@ std::vector<Measurement> measure(const Engine& engine, const Shape& shape, const
     inst.reset();
     const Clock::time_point t4 = Clock::now();
     if (rep == 0) {
-      profile_start();  // the profile of `once` covers the timed reps only
+      profile_start("once " + label);  // the profile of `once` covers the timed reps only
       continue;
     }
     samples[Phase::build].push_back(ms_between(t0, t2));
@@ -94,7 +95,7 @@ std::vector<Measurement> measure(const Engine& engine, const Shape& shape, const
     if (!found.empty() && problem.empty()) {
       problem = label + ": " + found;
     }
-    profile_start();
+    profile_start("run " + label);
     for (std::size_t rep = 0; rep < reps; ++rep) {
       const Clock::time_point t0 = Clock::now();
       inst->run();

@@ -256,7 +256,6 @@ int run_benchmark(const Options& o) {
   }
 
   print_targets(human, all, o.workers);
-  probe("at the end");
 
   if (o.huge) {
     if (const Engine* handles = find_engine(engines, "dagsched", "handles")) {
@@ -268,6 +267,8 @@ int run_benchmark(const Options& o) {
       human << "\n--huge needs the dagsched/handles engine, which the filters exclude\n";
     }
   }
+
+  probe("at the end");
 
   if (!problem.empty()) {
     std::cerr << "\nCHECK FAILED (an engine's results differ from the spec's semantics): " << problem << '\n';

@@ -5,7 +5,8 @@ The graph is bench/'s "random" shape, rebuilt here from the same splitmix64 gene
 tasks, 20,099 edges, 1,959 roots, 35 levels (checked before anything is timed). Task bodies are trivial
 (`lambda: None`), so what is measured is the scheduling cost per task. For each implementation and
 worker count, every repetition times add_task() for all tasks ("add_task") and the first run() of a fresh
-scheduler ("run"); the table shows medians (and the best run). The baseline is bench/pure_python_scheduler.py, the
+scheduler ("run"), the two implementations taking turns so that both see the same machine load; the
+table shows medians (and the best run). The baseline is bench/pure_python_scheduler.py, the
 straightforward ThreadPoolExecutor implementation of the spec.
 
 Run (with the module built, see python/README.md):

@@ -6,6 +6,7 @@ packages=(
   cmake ninja-build g++ clang make git pkg-config
   libgtest-dev   # unit tests
   libbenchmark-dev libtbb-dev   # bench/: the oneTBB flow_graph reference engine
+  pybind11-dev python3-dev python3-pytest   # the Python module and its tests (Debian's /usr/bin/python3)
 )
 
 SUDO=""

@@ -41,6 +41,9 @@ class TaskHandle {
 /// `TaskHandle`. It only borrows the id, so it is meant to live inside the `add_task` call that uses it.
 class DependencyRef {
  public:
+  /// Refers to no task; only a placeholder in arrays (add_task rejects it as an empty id).
+  constexpr DependencyRef() noexcept = default;
+
   template <class S>
   requires std::convertible_to<const S&, std::string_view> DependencyRef(const S& id)
   noexcept : m_id(id) {}  // NOLINT(google-explicit-constructor): list element

@@ -1,6 +1,7 @@
 // dagsched: the scheduler. Register tasks with `add_task`, then `run()` them all.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <concepts>
@@ -143,10 +144,20 @@ class TaskScheduler {
   /// `std::vector<std::string>`, `std::vector<TaskHandle>`, ...).
   template <TaskBody F, DependencyRange Deps>
   TaskHandle add_task(std::string task_id, F&& execute_fn, Deps&& dependencies, int retries = 0) {
-    std::vector<DependencyRef> refs;
+    // Short lists (the common case) are converted on the stack: no allocation per call.
+    constexpr std::size_t inline_deps = 8;
     if constexpr (std::ranges::sized_range<Deps>) {
-      refs.reserve(std::ranges::size(dependencies));
+      if (std::ranges::size(dependencies) <= inline_deps) {
+        std::array<DependencyRef, inline_deps> refs{};
+        std::size_t n = 0;
+        for (auto&& dep : dependencies) {
+          refs[n++] = DependencyRef(dep);
+        }
+        return add_erased(std::move(task_id), detail::TaskFn(std::forward<F>(execute_fn)),
+                          std::span<const DependencyRef>(refs.data(), n), retries);
+      }
     }
+    std::vector<DependencyRef> refs;
     for (auto&& dep : dependencies) {
       refs.emplace_back(dep);
     }
