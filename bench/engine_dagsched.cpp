@@ -93,7 +93,7 @@ class DagschedInstance final : public Instance {
   }
 
   // Braced lists for up to four dependencies (every shape here): the initializer_list overload of
-  // add_task needs no allocation, which is what a user writing a fixed graph would call.
+  // add_task, which is what a user writing a fixed graph would call, and which never allocates.
   template <class F>
   void add(std::uint32_t i, F&& body) {
     const std::span<const std::uint32_t> d = m_shape.deps_of(i);

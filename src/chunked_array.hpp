@@ -52,6 +52,11 @@ class ChunkedArray {
   [[nodiscard]] T& operator[](std::size_t i) noexcept { return m_chunks[i >> shift][i & mask]; }
   [[nodiscard]] const T& operator[](std::size_t i) const noexcept { return m_chunks[i >> shift][i & mask]; }
   [[nodiscard]] std::size_t size() const noexcept { return m_size; }
+
+  /// The chunk table, for loops that index many times while the array does not grow: `at(chunks(), i)`
+  /// saves reloading the table through the object after every opaque call.
+  [[nodiscard]] T* const* chunks() const noexcept { return m_chunks.data(); }
+  [[nodiscard]] static T& at(T* const* chunks, std::size_t i) noexcept { return chunks[i >> shift][i & mask]; }
   [[nodiscard]] bool empty() const noexcept { return m_size == 0; }
 
   template <class... Args>

@@ -4,8 +4,7 @@
 
 namespace dagsched::detail {
 
-bool RunState::retry(std::uint32_t task, TaskResult& result) {
-  TaskNode& node = m_nodes[task];
+bool RunState::retry(TaskNode& node, TaskResult& result) {
   // 64-bit, so that the increment after attempt INT_MAX (retries may be INT_MAX - 1) cannot overflow.
   for (std::int64_t attempt = 2; attempt <= std::int64_t{node.retries} + 1; ++attempt) {
     if (is_cancelled()) {

@@ -54,18 +54,38 @@ class RunState {
     const std::uint32_t* const out_begin = m_out_begin;
     const std::uint32_t* const out = m_out;
     TaskResult* const results = m_results;
+    TaskNode* const* const nodes = m_nodes.chunks();
     const std::size_t construct_from = m_construct_from;
+    const std::atomic<std::uint64_t>& cancelled_run = m_cancelled_run;
+    const std::uint64_t run = m_run;
     std::uint32_t finished = 0;
     for (;;) {
       const std::uint32_t task = item & index_mask;
+      TaskResult& result = results[task];
       if (task >= construct_from) [[unlikely]] {
-        ::new (static_cast<void*>(&results[task])) TaskResult();
+        ::new (static_cast<void*>(&result)) TaskResult();
       }
-      const bool ok = (item & poison_bit) == 0 ? attempt(task, results[task]) : skip(results[task]);
+      bool ok;
+      if ((item & poison_bit) != 0) [[unlikely]] {
+        ok = skip(result);
+      } else if (cancelled_run.load(std::memory_order_relaxed) == run) [[unlikely]] {  // see is_cancelled()
+        ok = cancelled(result, 0);
+      } else {
+        ok = attempt(ChunkedArray<TaskNode>::at(nodes, task), result);
+      }
       ++finished;
 
+      const std::uint32_t first = out_begin[task];
+      const std::uint32_t end = out_begin[task + 1];
+      if (end - first == 1) [[likely]] {  // one dependent (chains, trees' leaves' parents...): no loop
+        item = release_dependent(out[first], ok);
+        if (item == none) {
+          return finished;
+        }
+        continue;
+      }
       std::uint32_t next = none;
-      for (std::uint32_t e = out_begin[task], end = out_begin[task + 1]; e < end; ++e) {
+      for (std::uint32_t e = first; e < end; ++e) {
         const std::uint32_t ready = release_dependent(out[e], ok);
         if (ready == none) {
           continue;
@@ -126,20 +146,17 @@ class RunState {
   /// `cancelled` rather than `skipped`. (The flag only goes from false to true, and whoever readies a
   /// dependent read it as true before doing so, so the dependent reads true as well: coherence.)
   /// The first attempt is inline, since it is the whole story for almost every task; retries are not.
-  [[gnu::always_inline]] bool attempt(std::uint32_t task, TaskResult& result) {
-    if (is_cancelled()) [[unlikely]] {
-      return cancelled(result, 0);
-    }
+  [[gnu::always_inline]] bool attempt(TaskNode& node, TaskResult& result) {
     bool threw = false;
     try {
-      m_nodes[task].fn(result.result);
+      node.fn(result.result);
     } catch (...) {
       // Any type, std::exception or not.
       result.error = std::current_exception();
       threw = true;
     }
     if (threw) [[unlikely]] {
-      return retry(task, result);
+      return retry(node, result);
     }
     result.status = Status::success;
     result.attempts = 1;
@@ -154,7 +171,7 @@ class RunState {
   [[nodiscard]] bool is_cancelled() const noexcept { return m_cancelled_run.load(std::memory_order_relaxed) == m_run; }
 
   /// Attempts 2 .. retries + 1 after a failed first attempt whose exception is in `result.error`.
-  bool retry(std::uint32_t task, TaskResult& result);
+  bool retry(TaskNode& node, TaskResult& result);
 
   /// Records that the run was cancelled after `attempts` attempts. Returns true (see attempt()).
   static bool cancelled(TaskResult& result, int attempts) noexcept;
