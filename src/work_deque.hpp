@@ -26,7 +26,10 @@ class WorkDeque {
  public:
   static constexpr std::uint32_t empty = UINT32_MAX;
 
-  explicit WorkDeque(std::int64_t capacity = 256) : m_ring(new Ring(capacity)) { m_rings.emplace_back(m_ring.load()); }
+  explicit WorkDeque(std::int64_t capacity = 256) {
+    m_rings.push_back(std::make_unique<Ring>(capacity));
+    m_ring.store(m_rings.back().get(), std::memory_order_relaxed);
+  }
 
   /// Owner only. Publishes the item seq_cst (see EventCount).
   void push(std::uint32_t item) { push(item, std::memory_order_seq_cst); }
@@ -125,7 +128,7 @@ class WorkDeque {
   // bounce the line thieves CAS on.
   alignas(64) std::atomic<std::int64_t> m_top{0};
   alignas(64) std::atomic<std::int64_t> m_bottom{0};
-  std::atomic<Ring*> m_ring;
+  std::atomic<Ring*> m_ring{nullptr};
   std::vector<std::unique_ptr<Ring>> m_rings;  // owner only; the current ring and replaced ones
 };
 

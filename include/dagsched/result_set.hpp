@@ -21,7 +21,9 @@ class IdTable;
 ///
 /// It is backed by flat arrays shared with the scheduler's id table, so producing it costs no per-task
 /// hashing or copying. It stays valid and unchanged after later `add_task` or `run` calls and after the
-/// scheduler is destroyed. Iteration visits every task once, in registration order, as
+/// scheduler is destroyed. Iteration visits every task once, in index order (the order of
+/// `TaskHandle::index()`: registration order, except that an id named as a dependency before its own
+/// `add_task` took its index when first named), as
 /// `std::pair<const std::string&, const TaskResult&>`, so `for (const auto& [id, r] : results)` works.
 /// Const member functions may be called from several threads at once.
 class ResultSet {
@@ -89,7 +91,7 @@ class ResultSet {
   [[nodiscard]] iterator begin() const noexcept { return {this, 0}; }
   [[nodiscard]] iterator end() const noexcept { return {this, m_size}; }
 
-  /// The id of the task at `index` (registration order), for index < size().
+  /// The id of the task with index `index` (see TaskHandle::index()), for index < size().
   [[nodiscard]] const std::string& name_at(std::size_t index) const noexcept;
 
  private:
