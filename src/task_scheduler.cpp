@@ -211,6 +211,9 @@ ResultSet RunHandle::wait() {
     throw std::logic_error("RunHandle::wait: no run (empty handle, or its results were already taken)");
   }
   detail::Engine& e = *scheduler->m_engine;
+  if (e.pool.is_worker_thread()) {
+    throw std::logic_error("RunHandle::wait called from a task of the same scheduler: it would wait for itself");
+  }
   const auto n = e.graph.size();
   if (n != 0) {
     e.pool.wait();

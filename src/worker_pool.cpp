@@ -110,7 +110,14 @@ bool WorkerPool::finished() {
   return m_finished;
 }
 
+namespace {
+thread_local const WorkerPool* current_pool = nullptr;  // the pool whose worker this thread is, if any
+}  // namespace
+
+bool WorkerPool::is_worker_thread() const noexcept { return current_pool == this; }
+
 void WorkerPool::thread_main(Worker& worker) {
+  current_pool = this;
   std::uint32_t seen = 0;
   for (;;) {
     std::uint32_t epoch;

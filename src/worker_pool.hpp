@@ -42,6 +42,9 @@ class WorkerPool {
 
   [[nodiscard]] std::size_t size() const noexcept { return m_workers.size(); }
 
+  /// Whether the calling thread is one of this pool's workers (so waiting for a run would wait for itself).
+  [[nodiscard]] bool is_worker_thread() const noexcept;
+
  private:
   struct Worker;
 

@@ -193,6 +193,21 @@ TEST(Cancel, FromInsideATask) {
   EXPECT_EQ(after_calls.load(), 0);
 }
 
+TEST(RunHandle, WaitFromOneOfItsOwnTasksIsALogicErrorNotADeadlock) {
+  TaskScheduler s(2);
+  std::optional<RunHandle> handle;
+  Flag handle_ready;
+  s.add_task("waits_for_itself", [&] {
+    EXPECT_TRUE(handle_ready.wait_for(kGenerousTimeout));
+    static_cast<void>(handle->wait());  // throws: the task fails instead of hanging the run
+  });
+  handle.emplace(s.start());
+  handle_ready.set();
+  const dagsched::ResultSet r = handle->wait();
+  EXPECT_EQ(r.at("waits_for_itself").status, Status::failed);
+  EXPECT_TRUE(dagsched_test::ErrorIs<std::logic_error>(r.at("waits_for_itself").error));
+}
+
 TEST(Cancel, DestroyingAnUnwaitedHandleCancelsAndWaits) {
   TaskScheduler s(2);
   Flag started;

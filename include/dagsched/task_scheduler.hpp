@@ -50,7 +50,8 @@ class RunHandle {
   ~RunHandle();
 
   /// Blocks until every task has a final status, then returns the results. Throws `std::logic_error` if
-  /// the handle is empty or its results were already taken.
+  /// the handle is empty, its results were already taken, or it is called from a task of this scheduler
+  /// (which would wait for itself).
   [[nodiscard]] ResultSet wait();
 
   /// Blocks until the run ends or `timeout` passes. Returns `done()`.
