@@ -23,7 +23,14 @@ bool RunState::retry(TaskNode& node, TaskResult& result) {
   result.status = Status::failed;
   result.attempts = node.retries + 1;
   result.result.reset();
+  record_failure();
   return false;
+}
+
+void RunState::record_failure() noexcept {
+  if (m_failure_limit != 0 && m_failures.fetch_add(1, std::memory_order_relaxed) + 1 >= m_failure_limit) {
+    m_cancelled_run.store(m_run, std::memory_order_relaxed);  // what RunHandle::cancel() does
+  }
 }
 
 bool RunState::cancelled(TaskResult& result, int attempts) noexcept {

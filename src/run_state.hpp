@@ -28,9 +28,10 @@ namespace dagsched::detail {
 class RunState {
  public:
   /// Result slots from `constructed` on are raw storage, constructed by whoever finishes their task.
-  /// The run is cancelled once `*cancelled_run == run`.
+  /// The run is cancelled once `cancelled_run == run`; the run sets it itself at the `failure_limit`-th
+  /// final failure (0: never).
   RunState(Graph& graph, const FrozenGraph& frozen, TaskResult* results, std::size_t constructed, std::size_t workers,
-           const std::atomic<std::uint64_t>& cancelled_run, std::uint64_t run) noexcept
+           std::atomic<std::uint64_t>& cancelled_run, std::uint64_t run, std::uint32_t failure_limit) noexcept
       : m_nodes(graph.nodes),
         m_out_begin(frozen.out_begin.data()),
         m_out(frozen.out.data()),
@@ -41,6 +42,7 @@ class RunState {
         m_construct_from(constructed),
         m_cancelled_run(cancelled_run),
         m_run(run),
+        m_failure_limit(failure_limit),
         m_workers(static_cast<std::uint32_t>(workers)),
         m_remaining(frozen.size) {}
 
@@ -173,6 +175,9 @@ class RunState {
   /// Attempts 2 .. retries + 1 after a failed first attempt whose exception is in `result.error`.
   bool retry(TaskNode& node, TaskResult& result);
 
+  /// Counts a final failure against the failure policy, cancelling the run when it says so.
+  void record_failure() noexcept;
+
   /// Records that the run was cancelled after `attempts` attempts. Returns true (see attempt()).
   static bool cancelled(TaskResult& result, int attempts) noexcept;
 
@@ -208,13 +213,16 @@ class RunState {
   std::uint32_t m_root_count;
   TaskResult* m_results;
   std::size_t m_construct_from;
-  const std::atomic<std::uint64_t>& m_cancelled_run;
+  std::atomic<std::uint64_t>& m_cancelled_run;
   std::uint64_t m_run;
+  std::uint32_t m_failure_limit;
   std::uint32_t m_workers;
 
   // Shared by all workers: each on its own line so that claiming roots does not slow down finishing.
   alignas(64) std::atomic<std::uint32_t> m_root_cursor{0};
   alignas(64) std::atomic<std::uint32_t> m_remaining;
+  // Final failures so far; touched only on the failure path, and only with a failure policy.
+  alignas(64) std::atomic<std::uint32_t> m_failures{0};
 };
 
 }  // namespace dagsched::detail

@@ -152,9 +152,16 @@ TaskHandle TaskScheduler::add_erased(std::string task_id, detail::TaskFn execute
   return TaskHandle(index, e.serial);
 }
 
-ResultSet TaskScheduler::run() { return start().wait(); }
+FailurePolicy FailurePolicy::max_failures(std::uint32_t n) {
+  if (n == 0) {
+    throw std::invalid_argument("FailurePolicy::max_failures: the limit must be at least 1");
+  }
+  return FailurePolicy(n);
+}
 
-RunHandle TaskScheduler::start() {
+ResultSet TaskScheduler::run(const RunOptions& options) { return start(options).wait(); }
+
+RunHandle TaskScheduler::start(const RunOptions& options) {
   detail::Engine& e = *m_engine;
   if (e.running.exchange(true, std::memory_order_acquire)) {
     throw std::logic_error("run/start called while this TaskScheduler is running (or being changed by another thread)");
@@ -169,7 +176,7 @@ RunHandle TaskScheduler::start() {
       e.results = std::make_shared<detail::ResultBlock>(n);
     }
     e.run.emplace(e.graph, e.frozen, e.results->data(), e.results->constructed, e.pool.size(), e.cancelled_run,
-                  ++e.run_serial);
+                  ++e.run_serial, options.failure_policy.limit());
   } catch (...) {
     e.running.store(false, std::memory_order_release);
     throw;

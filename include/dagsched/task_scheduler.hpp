@@ -75,6 +75,37 @@ class RunHandle {
   std::uint64_t m_run = 0;
 };
 
+/// What a run does once tasks fail for good (all their attempts threw).
+///
+/// `keep_going()` (the default) is the spec's behaviour: a failure skips its downstream cone and every
+/// independent branch still runs. `fail_fast()` cancels the rest of the run at the first failure, like
+/// make without -k; `max_failures(n)` at the n-th. Cancelling means what `RunHandle::cancel()` does: tasks
+/// not yet started end `Status::cancelled`, running ones finish their attempt, and the failed tasks'
+/// own dependents still end `skipped`.
+class FailurePolicy {
+ public:
+  /// Never cancel because of failures.
+  [[nodiscard]] static constexpr FailurePolicy keep_going() noexcept { return FailurePolicy(0); }
+  /// Cancel the run at the first task that fails for good.
+  [[nodiscard]] static constexpr FailurePolicy fail_fast() noexcept { return FailurePolicy(1); }
+  /// Cancel the run once `n` tasks have failed for good. Throws `std::invalid_argument` for 0.
+  [[nodiscard]] static FailurePolicy max_failures(std::uint32_t n);
+
+  /// The number of failures that cancels the run; 0 for keep_going().
+  [[nodiscard]] constexpr std::uint32_t limit() const noexcept { return m_limit; }
+
+  friend constexpr bool operator==(FailurePolicy, FailurePolicy) noexcept = default;
+
+ private:
+  constexpr explicit FailurePolicy(std::uint32_t limit) noexcept : m_limit(limit) {}
+  std::uint32_t m_limit;
+};
+
+/// Per-run settings, given to `run()` or `start()`. New settings are added here, with defaults.
+struct RunOptions {
+  FailurePolicy failure_policy = FailurePolicy::keep_going();
+};
+
 /// Scheduler-wide settings. New settings are added here, with defaults, rather than as constructor
 /// parameters.
 struct SchedulerOptions {
@@ -166,18 +197,18 @@ class TaskScheduler {
   }
 
   /// Validates the graph, then runs every registered task once (see the class comment) and returns one
-  /// result per task. May be called again: each call starts from scratch with fresh results.
+  /// result per task. `options` may change what failures do (`RunOptions::failure_policy`). May be called again: each call starts from scratch with fresh results.
   ///
   /// Throws, before any task body runs: `UnknownDependencyError` (a `std::invalid_argument`) naming the
   /// task and the missing id; `CycleError` (a `std::invalid_argument`) naming one cycle in order;
   /// `std::logic_error` when called during another `run()` of this scheduler. A task's own exception is
   /// never thrown from here: it is stored in its `TaskResult`.
-  [[nodiscard]] ResultSet run();
+  [[nodiscard]] ResultSet run(const RunOptions& options = {});
 
   /// Validates the graph and starts running it without blocking (`run()` is `start().wait()`). Throws as
   /// `run()` does, before anything runs. Until the returned handle's `wait()` has returned (or the handle
   /// is destroyed), `add_task`, `run` and `start` throw `std::logic_error`.
-  [[nodiscard]] RunHandle start();
+  [[nodiscard]] RunHandle start(const RunOptions& options = {});
 
   /// Number of worker threads.
   [[nodiscard]] std::size_t max_workers() const noexcept;
