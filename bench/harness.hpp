@@ -37,7 +37,7 @@ struct Phase {
   enum : std::size_t { build, build_graph, run_first, run, destroy, once, count };
 };
 inline constexpr std::array<const char*, Phase::count> phase_names{"build", "build_graph", "run_first",
-                                                                  "run",   "destroy",     "once"};
+                                                                   "run",   "destroy",     "once"};
 
 /// Times every phase of `engine` on `shape`, `reps` samples each after one untimed warm-up. Checks the
 /// outcome of one run against the shape's expected statuses; a disagreement goes to `problem`.

@@ -108,8 +108,8 @@ void print_csv(std::ostream& os, const std::vector<Measurement>& ms) {
   for (const Measurement& m : ms) {
     std::array<char, 64> nums{};
     std::snprintf(nums.data(), nums.size(), "%.4f,%.4f", m.median_ms, m.best_ms);
-    os << m.engine << ',' << m.shape << ',' << m.api << ',' << m.phase << ',' << m.workers << ',' << nums.data()
-       << ',' << m.reps << '\n';
+    os << m.engine << ',' << m.shape << ',' << m.api << ',' << m.phase << ',' << m.workers << ',' << nums.data() << ','
+       << m.reps << '\n';
   }
 }
 
@@ -146,8 +146,8 @@ void print_shape_table(std::ostream& os, const Shape& shape, const std::vector<M
   os << "\n== ";
   print_shape_facts(os, shape);
   os << pad_right("phase", 12) << pad("ids ms", 11) << pad("handles ms", 11) << pad("tbb ms", 11)
-     << pad("serial ms", 11) << " |" << pad("ids/tbb", 9) << pad("hnd/tbb", 9) << pad("ids/ser", 9)
-     << pad("hnd/ser", 9) << '\n';
+     << pad("serial ms", 11) << " |" << pad("ids/tbb", 9) << pad("hnd/tbb", 9) << pad("ids/ser", 9) << pad("hnd/ser", 9)
+     << '\n';
   for (const char* phase : phase_names) {
     const auto ids = median(all, "dagsched", "ids", shape.name, phase);
     const auto hnd = median(all, "dagsched", "handles", shape.name, phase);
@@ -171,8 +171,7 @@ void print_memory(std::ostream& os, const std::vector<MemoryReading>& readings) 
                   "%-9s %-8s %9zu tasks: %7.1f B/task after build, %7.1f B/task after one run (results held); "
                   "build %.1f ms, first run %.1f ms, re-run %.1f ms, destroy %.1f ms",
                   r.engine.c_str(), r.api.c_str(), r.tasks, static_cast<double>(r.after_build_bytes) / n,
-                  static_cast<double>(r.after_run_bytes) / n, r.build_ms, r.run_ms, r.rerun_ms,
-                  r.destroy_ms);
+                  static_cast<double>(r.after_run_bytes) / n, r.build_ms, r.run_ms, r.rerun_ms, r.destroy_ms);
     os << buf.data() << '\n';
   }
   os.flush();
@@ -208,8 +207,8 @@ void print_targets(std::ostream& os, const std::vector<Measurement>& all, std::s
       const double eff = ideal_ms / *d;
       pass = eff >= 0.97;
       std::array<char, 160> buf{};
-      std::snprintf(buf.data(), buf.size(), "efficiency %.1f%% (ideal %.1f ms / median %.3f ms)", 100 * eff,
-                    ideal_ms, *d);
+      std::snprintf(buf.data(), buf.size(), "efficiency %.1f%% (ideal %.1f ms / median %.3f ms)", 100 * eff, ideal_ms,
+                    *d);
       detail = buf.data();
       if (serial_spin) {
         std::snprintf(buf.data(), buf.size(), "; vs serial/%zu: %.1f%%", workers,

@@ -18,8 +18,8 @@ constexpr std::uint32_t independent_size = 100'000;
 constexpr std::uint32_t bintree_size = (1U << 17) - 1;
 constexpr std::uint32_t wavefront_side = 300;
 
-constexpr std::array<std::string_view, 7> all_names{"chain",     "independent", "bintree",      "wavefront",
-                                                    "random",    "random_spin", "random_faults"};
+constexpr std::array<std::string_view, 7> all_names{"chain",  "independent", "bintree",      "wavefront",
+                                                    "random", "random_spin", "random_faults"};
 
 // Fills the derived facts: roots, depth, and the status each task must end with.
 void finish(Shape& s) {

@@ -60,9 +60,7 @@ struct Shape {
     return {deps.data() + dep_begin[task], deps.data() + dep_begin[task + 1]};
   }
   [[nodiscard]] std::size_t edges() const noexcept { return deps.size(); }
-  [[nodiscard]] std::size_t expected_success() const noexcept {
-    return size - expected_failed - expected_skipped;
-  }
+  [[nodiscard]] std::size_t expected_success() const noexcept { return size - expected_failed - expected_skipped; }
 };
 
 /// Microseconds a `random_spin` body spins.

@@ -197,7 +197,8 @@ class TaskScheduler {
   }
 
   /// Validates the graph, then runs every registered task once (see the class comment) and returns one
-  /// result per task. `options` may change what failures do (`RunOptions::failure_policy`). May be called again: each call starts from scratch with fresh results.
+  /// result per task. `options` may change what failures do (`RunOptions::failure_policy`). May be called again: each
+  /// call starts from scratch with fresh results.
   ///
   /// Throws, before any task body runs: `UnknownDependencyError` (a `std::invalid_argument`) naming the
   /// task and the missing id; `CycleError` (a `std::invalid_argument`) naming one cycle in order;
