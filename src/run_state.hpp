@@ -143,11 +143,9 @@ class RunState {
   static constexpr std::uint32_t none = UINT32_MAX;
 
  private:
-  /// Runs the task's attempts and records the outcome. Returns false if it failed, true otherwise: a
-  /// cancelled task does not poison its dependents, which then see the cancellation themselves and end
-  /// `cancelled` rather than `skipped`. (The flag only goes from false to true, and whoever readies a
-  /// dependent read it as true before doing so, so the dependent reads true as well: coherence.)
-  /// The first attempt is inline, since it is the whole story for almost every task; retries are not.
+  /// Runs the task's attempts (the caller has checked for cancellation) and records the outcome. Returns
+  /// whether it succeeded. The first attempt is inline, since it is the whole story for almost every task;
+  /// retries are not.
   [[gnu::always_inline]] bool attempt(TaskNode& node, TaskResult& result) {
     bool threw = false;
     try {
@@ -178,7 +176,10 @@ class RunState {
   /// Counts a final failure against the failure policy, cancelling the run when it says so.
   void record_failure() noexcept;
 
-  /// Records that the run was cancelled after `attempts` attempts. Returns true (see attempt()).
+  /// Records that the run was cancelled after `attempts` attempts. Returns true: a cancelled task does not
+  /// poison its dependents, which then see the cancellation themselves and end `cancelled` rather than
+  /// `skipped`. (The flag only changes from "another run" to "this run", and whoever readies a dependent
+  /// read "this run" before doing so, so the dependent reads it too: coherence.)
   static bool cancelled(TaskResult& result, int attempts) noexcept;
 
   /// Records the task as skipped. Returns false (it did not succeed).
