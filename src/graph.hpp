@@ -9,6 +9,7 @@
 #include "block_cache.hpp"
 #include "chunked_array.hpp"
 #include "dagsched/detail/task_fn.hpp"
+#include "dagsched/task_options.hpp"
 #include "id_table.hpp"
 
 namespace dagsched::detail {
@@ -28,6 +29,19 @@ struct TaskNode {
   std::int32_t retries = 0;
   std::uint32_t dep_count = 0;  // in-degree; the dependencies are deps[dep_begin, dep_begin + dep_count)
   std::uint32_t dep_begin = 0;
+  /// 0 for a task run the spec's way; otherwise 1 + its index in Graph::extras (a task with options or a
+  /// body taking a TaskContext), which sends it down the run's slow path. Fits in the node's padding.
+  std::uint32_t extra = 0;
+};
+
+/// What a task beyond the spec's (TaskOptions, or a body taking a TaskContext) needs at run time.
+struct TaskExtra {
+  std::uint32_t task = 0;  // its index
+  RetryPolicy retry;
+  std::chrono::nanoseconds timeout{0};
+  std::chrono::nanoseconds deadline{0};
+  TriggerRule trigger = TriggerRule::all_success;
+  bool takes_context = false;
 };
 
 /// The graph under construction. Indices are those of the scheduler's IdTable.
@@ -35,6 +49,8 @@ struct Graph {
   ChunkedArray<TaskNode> nodes;
   ChunkedArray<std::uint32_t> deps;  // every task's dependency indices, one segment per task
   std::uint32_t placeholders = 0;    // nodes with an empty fn
+  std::vector<TaskExtra> extras;     // see TaskNode::extra
+  std::uint32_t context_tasks = 0;   // extras whose body takes a TaskContext (they need stop tokens)
 
   [[nodiscard]] std::uint32_t size() const noexcept { return static_cast<std::uint32_t>(nodes.size()); }
 };

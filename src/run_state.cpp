@@ -1,13 +1,69 @@
 #include "run_state.hpp"
 
+#include <cmath>
 #include <exception>
+#include <stdexcept>
+#include <string>
+
+#include "dagsched/errors.hpp"
+#include "dagsched/task_scheduler.hpp"
+#include "worker_pool.hpp"
 
 namespace dagsched::detail {
 
-bool RunState::retry(TaskNode& node, TaskResult& result) {
+namespace {
+
+/// splitmix64's finaliser: a well-mixed 64-bit value from any input.
+std::uint64_t mix(std::uint64_t z) noexcept {
+  z += 0x9E3779B97F4A7C15ULL;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+/// A uniform draw in [0, 1) that depends only on the seed, the task and the retry, so that a seeded run
+/// waits the same whatever the interleaving of the workers.
+double jitter_draw(std::uint64_t seed, std::uint32_t task, std::uint64_t retry) noexcept {
+  const std::uint64_t bits = mix(seed ^ mix(task ^ (retry << 32)));
+  return static_cast<double>(bits >> 11) * 0x1.0p-53;
+}
+
+}  // namespace
+
+RunState::RunState(const RunSetup& setup)
+    : m_nodes(setup.graph.nodes),
+      m_deps(setup.graph.deps),
+      m_extras(setup.graph.extras),
+      m_ids(setup.ids),
+      m_out_begin(setup.frozen.out_begin.data()),
+      m_out(setup.frozen.out.data()),
+      m_counters_dep(setup.frozen.counters.data()),
+      m_roots(setup.frozen.order.data()),
+      m_root_count(setup.frozen.root_count),
+      m_results(setup.results),
+      m_construct_from(setup.constructed),
+      m_cancelled_run(setup.cancelled_run),
+      m_run(setup.run),
+      m_failure_limit(setup.failure_limit),
+      m_workers(static_cast<std::uint32_t>(setup.pool.size())),
+      m_seed(setup.seed),
+      m_observer(setup.observer),
+      m_stop(setup.stop),
+      m_pool(setup.pool),
+      m_timekeeper(setup.timekeeper),
+      m_size(setup.frozen.size),
+      m_counters(std::make_unique<WorkerCounters[]>(setup.pool.size())),
+      m_pending(setup.graph.extras.empty() ? nullptr : std::make_unique<Pending[]>(setup.graph.extras.size())),
+      m_remaining(setup.frozen.size) {}
+
+RunState::~RunState() = default;
+
+bool RunState::retry(TaskNode& node, TaskResult& result, std::uint32_t worker, bool permanent) {
   // 64-bit, so that the increment after attempt INT_MAX (retries may be INT_MAX - 1) cannot overflow.
-  for (std::int64_t attempt = 2; attempt <= std::int64_t{node.retries} + 1; ++attempt) {
+  std::int64_t attempt = 2;
+  for (; !permanent && attempt <= std::int64_t{node.retries} + 1; ++attempt) {
     if (is_cancelled()) {
+      WorkerCounters::bump(m_counters[worker].cancelled);
       return cancelled(result, static_cast<int>(attempt - 1));
     }
     try {
@@ -15,40 +71,397 @@ bool RunState::retry(TaskNode& node, TaskResult& result) {
       result.status = Status::success;
       result.attempts = static_cast<int>(attempt);
       result.error = nullptr;
+      result.skipped_by.reset();
       return true;
+    } catch (const PermanentError&) {
+      result.error = std::current_exception();
+      permanent = true;
     } catch (...) {
       result.error = std::current_exception();  // only the last attempt's exception is kept
     }
   }
-  result.status = Status::failed;
-  result.attempts = node.retries + 1;
-  result.result.reset();
-  record_failure();
+  fail(result, static_cast<int>(attempt - 1), worker);
   return false;
+}
+
+void RunState::fail(TaskResult& result, int attempts, std::uint32_t worker) noexcept {
+  result.status = Status::failed;
+  result.attempts = attempts;
+  result.result.reset();
+  result.skipped_by.reset();
+  WorkerCounters::bump(m_counters[worker].failed);
+  record_failure();
 }
 
 void RunState::record_failure() noexcept {
   if (m_failure_limit != 0 && m_failures.fetch_add(1, std::memory_order_relaxed) + 1 >= m_failure_limit) {
-    m_cancelled_run.store(m_run, std::memory_order_relaxed);  // what RunHandle::cancel() does
+    cancel_run();
   }
+}
+
+void RunState::cancel_run() noexcept {
+  // seq_cst, then a notify: parked workers must wake to end the tasks waiting for a retry.
+  m_cancelled_run.store(m_run, std::memory_order_seq_cst);
+  m_stop.request_stop();
+  m_pool.wake_all();
 }
 
 bool RunState::cancelled(TaskResult& result, int attempts) noexcept {
   result.status = Status::cancelled;
   result.attempts = attempts;
   result.result.reset();
+  result.skipped_by.reset();
   if (attempts == 0) {
     result.error = nullptr;  // otherwise it keeps the last attempt's exception
   }
   return true;
 }
 
-bool RunState::skip(TaskResult& result) noexcept {
+bool RunState::skip(const TaskNode& node, TaskResult& result) {
   result.status = Status::skipped;
   result.attempts = 0;
   result.result.reset();
   result.error = nullptr;
+  // The causes: failed dependencies themselves, and the causes of skipped ones. Every dependency has
+  // finished (this task is ready), so their results are final. A chain of skips shares one list; only a
+  // task whose non-succeeded dependencies bring different lists pays for a merged one.
+  std::shared_ptr<const std::vector<std::string>> shared;
+  std::vector<std::string> merged;
+  bool merging = false;
+  auto add_list = [&](const std::shared_ptr<const std::vector<std::string>>& list) {
+    if (!list || list == shared) {
+      return;
+    }
+    if (!merging && !shared) {
+      shared = list;
+      return;
+    }
+    if (!merging) {
+      merged.assign(shared->begin(), shared->end());
+      merging = true;
+    }
+    merged.insert(merged.end(), list->begin(), list->end());
+  };
+  for (std::uint32_t i = 0; i < node.dep_count; ++i) {
+    const std::uint32_t dep = m_deps[node.dep_begin + i];
+    const TaskResult& r = m_results[dep];
+    if (r.status == Status::failed) {
+      if (!merging && shared) {
+        merged.assign(shared->begin(), shared->end());
+      }
+      merging = true;
+      merged.push_back(m_ids.name(dep));
+    } else if (r.status == Status::skipped) {
+      add_list(r.skipped_by);
+    }
+  }
+  if (merging) {
+    std::sort(merged.begin(), merged.end());
+    merged.erase(std::unique(merged.begin(), merged.end()), merged.end());
+    result.skipped_by = std::make_shared<const std::vector<std::string>>(std::move(merged));
+  } else {
+    result.skipped_by = std::move(shared);
+  }
   return false;
 }
 
+RunState::Outcome RunState::run_slow(std::uint32_t item, TaskNode& node, TaskResult& result, std::uint32_t worker) {
+  const std::uint32_t task = item & index_mask;
+  const TaskExtra* extra = node.extra != 0 ? &m_extras[node.extra - 1] : nullptr;
+  Pending* pending = extra != nullptr ? &m_pending[node.extra - 1] : nullptr;
+  const int made = pending != nullptr ? pending->attempts : 0;
+  if (task >= m_construct_from && made == 0) {
+    ::new (static_cast<void*>(&result)) TaskResult();
+  }
+  WorkerCounters& counters = m_counters[worker];
+  if ((item & poison_bit) != 0 && (extra == nullptr || extra->trigger != TriggerRule::all_done)) {
+    skip(node, result);
+    WorkerCounters::bump(counters.skipped);
+    if (m_observer != nullptr) {
+      notify_finish(task, 0, result, worker);
+    }
+    return Outcome::failure;
+  }
+  if (is_cancelled()) {
+    cancelled(result, made);
+    WorkerCounters::bump(counters.cancelled);
+    if (made != 0) {
+      m_waiting.fetch_sub(1, std::memory_order_relaxed);
+    }
+    if (m_observer != nullptr) {
+      notify_finish(task, made, result, worker);
+    }
+    return Outcome::success;  // see cancelled()
+  }
+  if (made != 0) {
+    m_waiting.fetch_sub(1, std::memory_order_relaxed);
+  }
+  const Outcome outcome = attempts(task, node, result, worker);
+  if (outcome != Outcome::pending && m_observer != nullptr) {
+    notify_finish(task, result.attempts, result, worker);
+  }
+  return outcome;
+}
+
+RunState::Outcome RunState::attempts(std::uint32_t task, TaskNode& node, TaskResult& result, std::uint32_t worker) {
+  const TaskExtra* extra = node.extra != 0 ? &m_extras[node.extra - 1] : nullptr;
+  Pending local;
+  Pending& state = extra != nullptr ? m_pending[node.extra - 1] : local;
+  const std::int64_t max_attempts = std::int64_t{node.retries} + 1;
+  for (;;) {
+    if (state.attempts != 0 && is_cancelled()) {
+      WorkerCounters::bump(m_counters[worker].cancelled);
+      cancelled(result, state.attempts);
+      return Outcome::success;
+    }
+    const int attempt = ++state.attempts;
+    const Nanos start = clock_now();
+    if (attempt == 1) {
+      state.first_start = start;
+    }
+    // The limit on this attempt: its own timeout, or what is left of the task's deadline.
+    Nanos limit_at = never;
+    bool limit_is_deadline = false;
+    std::chrono::nanoseconds limit{0};
+    if (extra != nullptr) {
+      if (extra->timeout.count() != 0) {
+        limit_at = add_saturated(start, extra->timeout);
+        limit = extra->timeout;
+      }
+      if (extra->deadline.count() != 0) {
+        const Nanos deadline_at = add_saturated(state.first_start, extra->deadline);
+        if (deadline_at < limit_at) {
+          limit_at = deadline_at;
+          limit_is_deadline = true;
+          limit = extra->deadline;
+        }
+      }
+    }
+    if (m_observer != nullptr) {
+      m_observer->on_attempt_start(event(task, attempt, worker));
+    }
+
+    std::exception_ptr error;
+    bool permanent = false;
+    try {
+      if (extra != nullptr && extra->takes_context) {
+        std::stop_source stop;  // per attempt: a requested source cannot be reset
+        // Cancelling the run stops the attempt; so does its limit, from the timer thread.
+        std::stop_callback on_cancel(m_stop.get_token(), [&stop]() noexcept { stop.request_stop(); });
+        const Timekeeper::Ticket ticket =
+            limit_at != never ? m_timekeeper.stop_at(limit_at, stop) : Timekeeper::Ticket{};
+        struct Untimer {
+          Timekeeper& timekeeper;
+          Timekeeper::Ticket ticket;
+          ~Untimer() { timekeeper.cancel(ticket); }
+        } untimer{m_timekeeper, ticket};
+        TaskContext ctx(*this, task, m_ids.name(task), attempt, result.error, stop.get_token());
+        node.fn(result.result, &ctx);
+      } else {
+        node.fn(result.result);
+      }
+    } catch (const PermanentError&) {
+      error = std::current_exception();
+      permanent = true;
+    } catch (...) {
+      error = std::current_exception();
+    }
+    const Nanos end = clock_now();
+    if (limit_at != never && end >= limit_at) {
+      error = std::make_exception_ptr(TimeoutError(m_ids.name(task), attempt, limit, limit_is_deadline, error));
+      permanent = false;
+    }
+    if (m_observer != nullptr) {
+      m_observer->on_attempt_end(event(task, attempt, worker), error);
+    }
+    if (!error) {
+      result.status = Status::success;
+      result.attempts = attempt;
+      result.error = nullptr;
+      result.skipped_by.reset();
+      return Outcome::success;
+    }
+    result.result.reset();
+    result.error = error;
+
+    // Another attempt? Not after the last, a PermanentError, a "no" from retry_if, or the deadline.
+    bool again = attempt < max_attempts && !permanent;
+    if (again && extra != nullptr && extra->retry.retry_if) {
+      try {
+        again = extra->retry.retry_if(error);
+      } catch (...) {
+        again = false;  // a broken predicate must not retry forever; the task's own error is kept
+      }
+    }
+    std::chrono::nanoseconds delay{0};
+    if (again && extra != nullptr) {
+      if (extra->retry.delay.count() != 0) {
+        const auto retry = static_cast<std::uint64_t>(attempt);
+        delay = extra->retry.delay_before(retry, jitter_draw(m_seed, task, retry));
+      }
+      if (extra->deadline.count() != 0) {
+        const Nanos deadline_at = add_saturated(state.first_start, extra->deadline);
+        if (add_saturated(end, delay) >= deadline_at) {
+          // No time left for another attempt: the deadline, not the last error, ends the task.
+          if (!(limit_is_deadline && end >= limit_at)) {
+            result.error =
+                std::make_exception_ptr(TimeoutError(m_ids.name(task), attempt, extra->deadline, true, error));
+          }
+          again = false;
+        }
+      }
+    }
+    if (!again) {
+      fail(result, attempt, worker);
+      return Outcome::failure;
+    }
+    if (m_observer != nullptr) {
+      m_observer->on_retry_scheduled(event(task, attempt, worker), delay);
+    }
+    if (delay.count() != 0) {
+      push_retry(add_saturated(end, delay), task);
+      return Outcome::pending;
+    }
+  }
+}
+
+void RunState::push_retry(Nanos due, std::uint32_t task) {
+  m_waiting.fetch_add(1, std::memory_order_relaxed);
+  {
+    Lock lock(m_retry_mutex);
+    m_retry_heap.emplace_back(due, task);
+    std::push_heap(m_retry_heap.begin(), m_retry_heap.end(), std::greater<>());
+    m_next_due.store(m_retry_heap.front().first, std::memory_order_relaxed);
+  }
+  m_timekeeper.wake_at(due, m_pool);
+}
+
+std::uint32_t RunState::pop_retry_slow() {
+  const bool all = m_cancelled_run.load(std::memory_order_seq_cst) == m_run;
+  const Nanos now = all ? never : clock_now();
+  if (m_next_due.load(std::memory_order_relaxed) > now) {
+    return none;
+  }
+  Lock lock(m_retry_mutex);
+  if (m_retry_heap.empty() || m_retry_heap.front().first > now) {
+    return none;
+  }
+  std::pop_heap(m_retry_heap.begin(), m_retry_heap.end(), std::greater<>());
+  const std::uint32_t task = m_retry_heap.back().second;
+  m_retry_heap.pop_back();
+  m_next_due.store(m_retry_heap.empty() ? never : m_retry_heap.front().first, std::memory_order_relaxed);
+  return task;
+}
+
+bool RunState::retry_ready() const noexcept {
+  const Nanos next = m_next_due.load(std::memory_order_seq_cst);
+  if (next == never) {
+    return false;
+  }
+  return m_cancelled_run.load(std::memory_order_seq_cst) == m_run || next <= clock_now();
+}
+
+TaskEvent RunState::event(std::uint32_t task, int attempt, std::uint32_t worker) const noexcept {
+  return TaskEvent{task, m_ids.name(task), attempt, worker, std::chrono::steady_clock::now()};
+}
+
+void RunState::notify_ready(std::uint32_t item, std::uint32_t worker) {
+  const std::uint32_t task = item & index_mask;
+  if ((item & poison_bit) != 0) {
+    const TaskNode& node = m_nodes[task];
+    if (node.extra == 0 || m_extras[node.extra - 1].trigger != TriggerRule::all_done) {
+      return;  // it will be skipped, not run
+    }
+  }
+  if (is_cancelled()) {
+    return;
+  }
+  m_observer->on_task_ready(event(task, 0, worker));
+}
+
+void RunState::notify_finish(std::uint32_t task, int attempt, const TaskResult& result, std::uint32_t worker) {
+  m_observer->on_task_finish(event(task, attempt, worker), result);
+}
+
+void RunState::announce_start() {
+  if (m_observer == nullptr) {
+    return;
+  }
+  m_observer->on_run_start(m_size, m_workers);
+  for (std::uint32_t i = 0; i < m_root_count; ++i) {
+    m_observer->on_task_ready(event(m_roots[i], 0, m_workers));
+  }
+}
+
+void RunState::progress(Progress& p) const noexcept {
+  p.total = m_size;
+  for (std::uint32_t w = 0; w < m_workers; ++w) {
+    const WorkerCounters& c = m_counters[w];
+    p.finished += c.finished.load(std::memory_order_relaxed);
+    p.failed += c.failed.load(std::memory_order_relaxed);
+    p.skipped += c.skipped.load(std::memory_order_relaxed);
+    p.cancelled += c.cancelled.load(std::memory_order_relaxed);
+    p.running += c.busy.load(std::memory_order_relaxed);
+  }
+  p.waiting = m_waiting.load(std::memory_order_relaxed);
+  const std::size_t other = p.failed + p.skipped + p.cancelled;
+  p.succeeded = p.finished > other ? p.finished - other : 0;
+}
+
+const TaskResult& RunState::dependency_result(std::uint32_t task, std::uint32_t dep) const {
+  const TaskNode& node = m_nodes[task];
+  for (std::uint32_t i = 0; i < node.dep_count; ++i) {
+    if (m_deps[node.dep_begin + i] == dep) {
+      return m_results[dep];
+    }
+  }
+  const std::string dep_name = dep < m_ids.size() ? "'" + m_ids.name(dep) + "'" : "#" + std::to_string(dep);
+  throw std::out_of_range("TaskContext: task '" + m_ids.name(task) + "' does not depend on " + dep_name);
+}
+
+const TaskResult& RunState::dependency_result(std::uint32_t task, std::string_view dep) const {
+  const std::uint32_t index = m_ids.find(dep);
+  if (index == IdTable::npos) {
+    throw std::out_of_range("TaskContext: task '" + m_ids.name(task) + "' does not depend on '" + std::string(dep) +
+                            "' (no such task)");
+  }
+  return dependency_result(task, index);
+}
+
 }  // namespace dagsched::detail
+
+namespace dagsched {
+
+const TaskResult& TaskContext::dependency(std::string_view dependency_id) const {
+  return m_run->dependency_result(m_task, dependency_id);
+}
+
+const TaskResult& TaskContext::dependency(TaskHandle dependency) const {
+  return m_run->dependency_result(m_task, dependency.index());
+}
+
+std::size_t TaskContext::dependency_count() const noexcept { return m_run->dependency_count(m_task); }
+
+std::chrono::nanoseconds RetryPolicy::delay_before(std::uint64_t retry, double unit) const noexcept {
+  if (delay.count() <= 0 || retry == 0) {
+    return std::chrono::nanoseconds(0);
+  }
+  // In double, where a huge power is +inf rather than undefined behaviour, then clamped before any
+  // conversion back to integers (Airflow's #47971 overflowed exactly here).
+  const double cap = static_cast<double>(max_delay.count());
+  double wait = static_cast<double>(delay.count()) * std::pow(backoff, static_cast<double>(retry - 1));
+  if (!(wait < cap)) {  // also catches inf and nan
+    wait = cap;
+  }
+  if (jitter > 0.0) {
+    wait -= wait * jitter * std::clamp(unit, 0.0, 1.0);
+  }
+  // 2^63 is exactly representable and one past INT64_MAX: anything at or above it saturates.
+  constexpr double limit = 9223372036854775808.0;
+  if (wait >= limit) {
+    return std::chrono::nanoseconds::max();
+  }
+  return std::chrono::nanoseconds(static_cast<std::int64_t>(wait));
+}
+
+}  // namespace dagsched

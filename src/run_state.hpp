@@ -5,16 +5,61 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <new>
+#include <stop_token>
 #include <vector>
 
+#include "dagsched/errors.hpp"
+#include "dagsched/observer.hpp"
+#include "dagsched/task_context.hpp"
 #include "dagsched/task_result.hpp"
 #include "graph.hpp"
+#include "thread_annotations.hpp"
+#include "timekeeper.hpp"
+
+namespace dagsched {
+struct Progress;
+}
 
 namespace dagsched::detail {
 
+class WorkerPool;
+
+/// What a run is made of, gathered by the scheduler.
+struct RunSetup {
+  Graph& graph;
+  const FrozenGraph& frozen;
+  const IdTable& ids;
+  TaskResult* results;  // slots from `constructed` on are raw storage
+  std::size_t constructed;
+  WorkerPool& pool;
+  Timekeeper& timekeeper;
+  std::atomic<std::uint64_t>& cancelled_run;  // the run is cancelled once this equals `run`
+  std::uint64_t run;
+  std::uint32_t failure_limit;  // final failures that cancel the run (0: never)
+  std::uint64_t seed;           // for retry jitter
+  Observer* observer;           // null: none
+  std::stop_source stop;        // requested on cancellation (nostopstate when no task takes a context)
+};
+
+/// A worker's running totals, for progress reports. Each is written by its worker only (load, then
+/// store: no read-modify-write), and read by anyone with relaxed loads: a report may lag by a task.
+struct alignas(64) WorkerCounters {
+  std::atomic<std::uint64_t> finished{0};
+  std::atomic<std::uint32_t> failed{0};
+  std::atomic<std::uint32_t> skipped{0};
+  std::atomic<std::uint32_t> cancelled{0};
+  std::atomic<std::uint32_t> busy{0};  // inside execute(): running tasks
+
+  static void bump(std::atomic<std::uint32_t>& c) noexcept {
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+};
+
 /// Everything a run shares between the workers. Made by the scheduler for each run() over the
-/// scheduler's frozen graph and preallocated result slots; nothing here allocates per task.
+/// scheduler's frozen graph and preallocated result slots; nothing here allocates per task on the spec's
+/// path (tasks with options or a TaskContext take a slow path that may).
 ///
 /// Dependency counters (FrozenGraph::counters), used by tasks with two or more dependencies: the low 31
 /// bits count unmet dependencies, the top bit says that some dependency did not succeed. A finishing
@@ -25,31 +70,21 @@ namespace dagsched::detail {
 /// readies the task, skipped if the bit is set. The fetch_sub is acq_rel, so every parent's writes (its
 /// result) happen-before the task runs. That parent then resets the counter to dep_count for the next
 /// run: nobody else touches it again in this run.
+///
+/// A task with a delayed retry is parked in a heap here (not in any worker's hands) until it falls due;
+/// the run cannot end meanwhile, since the task has not finished.
 class RunState {
  public:
-  /// Result slots from `constructed` on are raw storage, constructed by whoever finishes their task.
-  /// The run is cancelled once `cancelled_run == run`; the run sets it itself at the `failure_limit`-th
-  /// final failure (0: never).
-  RunState(Graph& graph, const FrozenGraph& frozen, TaskResult* results, std::size_t constructed, std::size_t workers,
-           std::atomic<std::uint64_t>& cancelled_run, std::uint64_t run, std::uint32_t failure_limit) noexcept
-      : m_nodes(graph.nodes),
-        m_out_begin(frozen.out_begin.data()),
-        m_out(frozen.out.data()),
-        m_counters(frozen.counters.data()),
-        m_roots(frozen.order.data()),
-        m_root_count(frozen.root_count),
-        m_results(results),
-        m_construct_from(constructed),
-        m_cancelled_run(cancelled_run),
-        m_run(run),
-        m_failure_limit(failure_limit),
-        m_workers(static_cast<std::uint32_t>(workers)),
-        m_remaining(frozen.size) {}
+  explicit RunState(const RunSetup& setup);
+  ~RunState();
+  RunState(const RunState&) = delete;
+  RunState& operator=(const RunState&) = delete;
 
   /// Finishes `item` and, without a queue round trip, each dependent it readies last, until a task readies
   /// nothing; the other readied dependents go to `sink.push`. Returns the number of tasks finished.
-  /// Sink: `void push(std::uint32_t item)`.
-  template <class Sink>
+  /// Sink: `void push(std::uint32_t item)` and `std::uint32_t index` (the worker's).
+  /// `Observed` is fixed per run: without an observer the events cost nothing.
+  template <bool Observed, class Sink>
   std::uint32_t execute(std::uint32_t item, Sink& sink) {
     // Locals, not members: the task body is an opaque call, after which the compiler would have to
     // reload every member through `this`; locals stay in callee-saved registers.
@@ -60,29 +95,40 @@ class RunState {
     const std::size_t construct_from = m_construct_from;
     const std::atomic<std::uint64_t>& cancelled_run = m_cancelled_run;
     const std::uint64_t run = m_run;
+    WorkerCounters& counters = m_counters[sink.index];
+    std::uint64_t finished_total = counters.finished.load(std::memory_order_relaxed);
+    counters.busy.store(1, std::memory_order_relaxed);
     std::uint32_t finished = 0;
     for (;;) {
       const std::uint32_t task = item & index_mask;
       TaskResult& result = results[task];
-      if (task >= construct_from) [[unlikely]] {
-        ::new (static_cast<void*>(&result)) TaskResult();
-      }
+      TaskNode& node = ChunkedArray<TaskNode>::at(nodes, task);
       bool ok;
-      if ((item & poison_bit) != 0) [[unlikely]] {
-        ok = skip(result);
-      } else if (cancelled_run.load(std::memory_order_relaxed) == run) [[unlikely]] {  // see is_cancelled()
-        ok = cancelled(result, 0);
+      if (Observed || ((item & poison_bit) | node.extra) != 0 || cancelled_run.load(std::memory_order_relaxed) == run)
+          [[unlikely]] {  // see is_cancelled()
+        const Outcome outcome = run_slow(item, node, result, sink.index);
+        if (outcome == Outcome::pending) {  // waiting for a delayed retry: it finishes later
+          break;
+        }
+        ok = outcome == Outcome::success;
       } else {
-        ok = attempt(ChunkedArray<TaskNode>::at(nodes, task), result);
+        if (task >= construct_from) [[unlikely]] {
+          ::new (static_cast<void*>(&result)) TaskResult();
+        }
+        ok = attempt(node, result, sink.index);
       }
       ++finished;
+      counters.finished.store(++finished_total, std::memory_order_relaxed);
 
       const std::uint32_t first = out_begin[task];
       const std::uint32_t end = out_begin[task + 1];
       if (end - first == 1) [[likely]] {  // one dependent (chains, trees' leaves' parents...): no loop
         item = release_dependent(out[first], ok);
         if (item == none) {
-          return finished;
+          break;
+        }
+        if constexpr (Observed) {
+          notify_ready(item, sink.index);
         }
         continue;
       }
@@ -92,16 +138,21 @@ class RunState {
         if (ready == none) {
           continue;
         }
+        if constexpr (Observed) {
+          notify_ready(ready, sink.index);
+        }
         if (next != none) {
           sink.push(next);
         }
         next = ready;
       }
       if (next == none) {
-        return finished;
+        break;
       }
       item = next;
     }
+    counters.busy.store(0, std::memory_order_relaxed);
+    return finished;
   }
 
   /// Claims a batch of not-yet-started roots: returns one to run now and pushes the rest to `sink`, where
@@ -131,6 +182,17 @@ class RunState {
     return m_root_cursor.load(std::memory_order_relaxed) < m_root_count;
   }
 
+  /// A task whose delayed retry is due (or any waiting task, once the run is cancelled), or none.
+  [[nodiscard]] std::uint32_t pop_retry() {
+    if (m_next_due.load(std::memory_order_relaxed) == never) {
+      return none;
+    }
+    return pop_retry_slow();
+  }
+
+  /// Whether pop_retry() would find something: part of the parking re-check (see WorkerPool::timer_wake).
+  [[nodiscard]] bool retry_ready() const noexcept;
+
   /// Records that `count` more tasks finished. Returns true for the call that finishes the run.
   /// The caller that reaches zero, and anyone who later reads zero, sees every task's result (acquire and
   /// release); seq_cst because ending the run is a publication EventCount's argument relies on.
@@ -140,28 +202,52 @@ class RunState {
 
   [[nodiscard]] bool done() const noexcept { return m_remaining.load(std::memory_order_seq_cst) == 0; }
 
+  /// Whether an observer watches this run (then workers run execute<true>).
+  [[nodiscard]] bool observed() const noexcept { return m_observer != nullptr; }
+
+  /// Raises on_run_start and on_task_ready for the roots. Called by the thread starting the run, first.
+  void announce_start();
+
+  /// Sums the workers' counters (see Progress).
+  void progress(Progress& p) const noexcept;
+
+  /// The result slot of dependency `dep` of `task` (for TaskContext). Throws std::out_of_range when `dep`
+  /// is not one of its direct dependencies.
+  [[nodiscard]] const TaskResult& dependency_result(std::uint32_t task, std::uint32_t dep) const;
+  [[nodiscard]] const TaskResult& dependency_result(std::uint32_t task, std::string_view dep) const;
+  [[nodiscard]] std::uint32_t dependency_count(std::uint32_t task) const noexcept { return m_nodes[task].dep_count; }
+
   static constexpr std::uint32_t none = UINT32_MAX;
 
  private:
+  enum class Outcome : std::uint8_t { success, failure, pending };
+
   /// Runs the task's attempts (the caller has checked for cancellation) and records the outcome. Returns
   /// whether it succeeded. The first attempt is inline, since it is the whole story for almost every task;
   /// retries are not.
-  [[gnu::always_inline]] bool attempt(TaskNode& node, TaskResult& result) {
+  [[gnu::always_inline]] bool attempt(TaskNode& node, TaskResult& result, std::uint32_t worker) {
     bool threw = false;
+    bool permanent = false;
     try {
       node.fn(result.result);
+    } catch (const PermanentError&) {  // an extra handler costs nothing until something is thrown
+      result.error = std::current_exception();
+      threw = true;
+      permanent = true;
     } catch (...) {
       // Any type, std::exception or not.
       result.error = std::current_exception();
       threw = true;
     }
     if (threw) [[unlikely]] {
-      return retry(node, result);
+      return retry(node, result, worker, permanent);
     }
     result.status = Status::success;
     result.attempts = 1;
-    if (result.error) [[unlikely]] {  // left by an earlier run; clearing an empty one is not free
+    // Left by an earlier run; clearing an empty one is not free.
+    if (result.error || result.skipped_by) [[unlikely]] {
       result.error = nullptr;
+      result.skipped_by.reset();
     }
     return true;
   }
@@ -171,10 +257,23 @@ class RunState {
   [[nodiscard]] bool is_cancelled() const noexcept { return m_cancelled_run.load(std::memory_order_relaxed) == m_run; }
 
   /// Attempts 2 .. retries + 1 after a failed first attempt whose exception is in `result.error`.
-  bool retry(TaskNode& node, TaskResult& result);
+  bool retry(TaskNode& node, TaskResult& result, std::uint32_t worker, bool permanent);
+
+  /// Everything but the spec's plain attempt: skipping, cancelling, tasks with options or a context,
+  /// and every task of an observed run.
+  Outcome run_slow(std::uint32_t item, TaskNode& node, TaskResult& result, std::uint32_t worker);
+
+  /// The attempts of a task on the slow path, from the one after `attempts_made` on.
+  Outcome attempts(std::uint32_t task, TaskNode& node, TaskResult& result, std::uint32_t worker);
+
+  /// Records a final failure after `attempts` attempts, and counts it against the failure policy.
+  void fail(TaskResult& result, int attempts, std::uint32_t worker) noexcept;
 
   /// Counts a final failure against the failure policy, cancelling the run when it says so.
   void record_failure() noexcept;
+
+  /// Cancels the run, as RunHandle::cancel() does (the failure policy's doing).
+  void cancel_run() noexcept;
 
   /// Records that the run was cancelled after `attempts` attempts. Returns true: a cancelled task does not
   /// poison its dependents, which then see the cancellation themselves and end `cancelled` rather than
@@ -182,8 +281,16 @@ class RunState {
   /// read "this run" before doing so, so the dependent reads it too: coherence.)
   static bool cancelled(TaskResult& result, int attempts) noexcept;
 
-  /// Records the task as skipped. Returns false (it did not succeed).
-  static bool skip(TaskResult& result) noexcept;
+  /// Records the task as skipped, with the failed tasks upstream that caused it. Returns false.
+  bool skip(const TaskNode& node, TaskResult& result);
+
+  /// Parks `task` until `due`, when a worker picks it up again.
+  void push_retry(Nanos due, std::uint32_t task);
+  std::uint32_t pop_retry_slow();
+
+  void notify_ready(std::uint32_t item, std::uint32_t worker);
+  void notify_finish(std::uint32_t task, int attempt, const TaskResult& result, std::uint32_t worker);
+  [[nodiscard]] TaskEvent event(std::uint32_t task, int attempt, std::uint32_t worker) const noexcept;
 
   /// Tells dependent `entry` (an `out` entry) that one dependency finished, successfully or not. Returns
   /// its ready item if that was its last unmet dependency, else none.
@@ -193,7 +300,7 @@ class RunState {
       return ok ? task : (task | poison_bit);
     }
     constexpr std::uint32_t failed_bit = 1u << 31;
-    std::atomic<std::uint32_t>& counter = m_counters[task];
+    std::atomic<std::uint32_t>& counter = m_counters_dep[task];
     if (!ok) {
       counter.fetch_or(failed_bit, std::memory_order_relaxed);
     }
@@ -206,10 +313,19 @@ class RunState {
     return poisoned ? (task | poison_bit) : task;
   }
 
+  /// Per-run state of a task on the slow path with TaskExtra (indexed like Graph::extras).
+  struct Pending {
+    int attempts = 0;       // attempts made so far in this run
+    Nanos first_start = 0;  // when the first began
+  };
+
   ChunkedArray<TaskNode>& m_nodes;  // the bodies are called, so not const; the scheduler does not touch them meanwhile
+  const ChunkedArray<std::uint32_t>& m_deps;
+  const std::vector<TaskExtra>& m_extras;
+  const IdTable& m_ids;
   const std::uint32_t* m_out_begin;
   const std::uint32_t* m_out;
-  std::atomic<std::uint32_t>* m_counters;
+  std::atomic<std::uint32_t>* m_counters_dep;
   const std::uint32_t* m_roots;
   std::uint32_t m_root_count;
   TaskResult* m_results;
@@ -218,12 +334,28 @@ class RunState {
   std::uint64_t m_run;
   std::uint32_t m_failure_limit;
   std::uint32_t m_workers;
+  std::uint64_t m_seed;
+  Observer* m_observer;
+  std::stop_source m_stop;
+  WorkerPool& m_pool;
+  Timekeeper& m_timekeeper;
+  std::uint32_t m_size;
+  std::unique_ptr<WorkerCounters[]> m_counters;
+  std::unique_ptr<Pending[]> m_pending;  // one per TaskExtra
 
   // Shared by all workers: each on its own line so that claiming roots does not slow down finishing.
   alignas(64) std::atomic<std::uint32_t> m_root_cursor{0};
   alignas(64) std::atomic<std::uint32_t> m_remaining;
   // Final failures so far; touched only on the failure path, and only with a failure policy.
   alignas(64) std::atomic<std::uint32_t> m_failures{0};
+
+  // Delayed retries: a min-heap on due time. m_next_due (never when empty) lets workers skip the lock
+  // while nothing waits; it is written under the lock, read without it (a stale value delays a pick-up
+  // until the next look, and the timer's wake-up covers parked workers).
+  alignas(64) std::atomic<Nanos> m_next_due{never};
+  std::atomic<std::uint32_t> m_waiting{0};
+  Mutex m_retry_mutex;
+  std::vector<std::pair<Nanos, std::uint32_t>> m_retry_heap DAGSCHED_GUARDED_BY(m_retry_mutex);
 };
 
 }  // namespace dagsched::detail

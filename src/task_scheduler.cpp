@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <climits>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -27,6 +28,22 @@ std::uint32_t next_serial() noexcept {
 }  // namespace
 
 Engine::Engine(std::size_t workers) : serial(next_serial()), pool(workers) {}
+
+void Engine::cancel(std::uint64_t which) noexcept {
+  std::stop_source stop(std::nostopstate);
+  {
+    Lock lock(run_mutex);
+    if (which != run_serial || !run.has_value()) {
+      return;  // that run has ended: nothing left to stop
+    }
+    stop = run_stop;
+  }
+  // seq_cst, then a notify: parked workers must wake to end the tasks waiting for a retry (see
+  // RunState::retry_ready). The stop request runs tasks' stop callbacks, so no lock is held.
+  cancelled_run.store(which, std::memory_order_seq_cst);
+  stop.request_stop();
+  pool.wake_all();
+}
 
 }  // namespace detail
 
@@ -63,9 +80,17 @@ TaskScheduler::TaskScheduler(SchedulerOptions options) {
 TaskScheduler::~TaskScheduler() {
   // A started run whose handle was never waited for: stop it before the workers go away. (Using that
   // handle afterwards is undefined; it must not outlive the scheduler.)
-  if (m_engine->run.has_value() && m_engine->graph.size() != 0) {
-    m_engine->cancelled_run.store(m_engine->run_serial, std::memory_order_relaxed);
-    m_engine->pool.wait();
+  detail::Engine& e = *m_engine;
+  std::uint64_t live = 0;
+  {
+    detail::Lock lock(e.run_mutex);
+    if (e.run.has_value() && e.graph.size() != 0) {
+      live = e.run_serial;
+    }
+  }
+  if (live != 0) {
+    e.cancel(live);
+    e.pool.wait();
   }
 }
 
@@ -78,8 +103,30 @@ bool TaskScheduler::contains(std::string_view task_id) const noexcept {
   return index != detail::IdTable::npos && static_cast<bool>(m_engine->graph.nodes[index].fn);
 }
 
+namespace {
+
+/// Throws std::invalid_argument naming the task and the field when `options` holds an impossible value.
+void validate(const std::string& task_id, const TaskOptions& options) {
+  auto reject = [&](const char* what) { throw std::invalid_argument("add_task: task '" + task_id + "': " + what); };
+  const RetryPolicy& r = options.retry;
+  if (r.delay.count() < 0) reject("retry.delay must not be negative");
+  if (r.max_delay.count() < 0) reject("retry.max_delay must not be negative");
+  if (!(r.backoff >= 1.0) || !std::isfinite(r.backoff)) reject("retry.backoff must be a finite number >= 1");
+  if (!(r.jitter >= 0.0 && r.jitter <= 1.0)) reject("retry.jitter must be between 0 and 1");
+  if (options.timeout.count() < 0) reject("timeout must not be negative");
+  if (options.deadline.count() < 0) reject("deadline must not be negative");
+}
+
+/// Whether `options` asks for anything the spec's fast path does not do (retries alone it does).
+bool needs_slow_path(const TaskOptions& options) noexcept {
+  return options.retry.delay.count() != 0 || static_cast<bool>(options.retry.retry_if) ||
+         options.timeout.count() != 0 || options.deadline.count() != 0 || options.trigger != TriggerRule::all_success;
+}
+
+}  // namespace
+
 TaskHandle TaskScheduler::add_erased(std::string task_id, detail::TaskFn execute_fn,
-                                     std::span<const DependencyRef> dependencies, int retries) {
+                                     std::span<const DependencyRef> dependencies, int retries, TaskOptions* options) {
   detail::Engine& e = *m_engine;
   RunningGuard guard(e.running, "add_task");
   detail::Graph& graph = e.graph;
@@ -92,6 +139,10 @@ TaskHandle TaskScheduler::add_erased(std::string task_id, detail::TaskFn execute
     throw std::invalid_argument("add_task: task '" + task_id + "': retries must be between 0 and " +
                                 std::to_string(INT_MAX - 1) + ", not " + std::to_string(retries));
   }
+  if (options != nullptr) {
+    validate(task_id, *options);
+  }
+  const bool extra = execute_fn.takes_context() || (options != nullptr && needs_slow_path(*options));
   const detail::IdTable::Lookup where = e.ids->lookup(task_id);
   std::uint32_t index = where.index;
   if (index != detail::IdTable::npos && graph.nodes[index].fn) {
@@ -124,6 +175,9 @@ TaskHandle TaskScheduler::add_erased(std::string task_id, detail::TaskFn execute
   // Room first: past this point only the id table can still fail (out of memory), before the graph changes.
   graph.nodes.reserve_more(new_ids);
   graph.deps.reserve_more(dependencies.size());
+  if (extra && graph.extras.size() == graph.extras.capacity()) {
+    graph.extras.reserve(std::max<std::size_t>(16, 2 * graph.extras.capacity()));
+  }
   auto intern = [&](std::string_view id) {
     const std::uint32_t i = ids.intern(id);
     if (i == graph.size()) {
@@ -148,6 +202,19 @@ TaskHandle TaskScheduler::add_erased(std::string task_id, detail::TaskFn execute
   node.retries = retries;
   node.dep_begin = dep_begin;
   node.dep_count = static_cast<std::uint32_t>(graph.deps.size()) - dep_begin;
+  if (extra) {
+    detail::TaskExtra& x = graph.extras.emplace_back();  // cannot throw: reserved above
+    x.task = index;
+    x.takes_context = node.fn.takes_context();
+    if (options != nullptr) {
+      x.retry = std::move(options->retry);
+      x.timeout = options->timeout;
+      x.deadline = options->deadline;
+      x.trigger = options->trigger;
+    }
+    graph.context_tasks += x.takes_context ? 1 : 0;
+    node.extra = static_cast<std::uint32_t>(graph.extras.size());
+  }
   e.frozen_valid = false;
   return TaskHandle(index, e.serial);
 }
@@ -166,6 +233,7 @@ RunHandle TaskScheduler::start(const RunOptions& options) {
   if (e.running.exchange(true, std::memory_order_acquire)) {
     throw std::logic_error("run/start called while this TaskScheduler is running (or being changed by another thread)");
   }
+  std::uint64_t serial = 0;
   try {
     if (!e.frozen_valid) {
       e.frozen = detail::freeze(e.graph, *e.ids);  // throws on a bad graph, before anything runs
@@ -175,16 +243,35 @@ RunHandle TaskScheduler::start(const RunOptions& options) {
     if (!e.results || e.results.use_count() > 1 || e.results->capacity() < n) {
       e.results = std::make_shared<detail::ResultBlock>(n);
     }
-    e.run.emplace(e.graph, e.frozen, e.results->data(), e.results->constructed, e.pool.size(), e.cancelled_run,
-                  ++e.run_serial, options.failure_policy.limit());
+    e.observer = options.observer;
+    e.recorder.reset();
+    Observer* observer = e.observer.get();
+    // Only tasks taking a TaskContext have stop tokens; without them a run needs no stop state.
+    std::stop_source stop = e.graph.context_tasks != 0 ? std::stop_source() : std::stop_source(std::nostopstate);
+    detail::Lock lock(e.run_mutex);
+    serial = ++e.run_serial;
+    const std::uint64_t seed =
+        options.seed != 0 ? options.seed : static_cast<std::uint64_t>(detail::clock_now()) ^ (serial << 32) ^ e.serial;
+    e.run_stop = stop;
+    e.final_progress = Progress{};
+    e.run.emplace(detail::RunSetup{e.graph, e.frozen, *e.ids, e.results->data(), e.results->constructed, e.pool,
+                                   e.timekeeper, e.cancelled_run, serial, options.failure_policy.limit(), seed,
+                                   observer, std::move(stop)});
   } catch (...) {
+    e.observer.reset();
     e.running.store(false, std::memory_order_release);
     throw;
   }
-  if (e.graph.size() != 0) {
-    e.pool.start(*e.run);
+  detail::RunState* state;
+  {
+    detail::Lock lock(e.run_mutex);
+    state = &*e.run;
   }
-  return RunHandle(this, e.run_serial);
+  state->announce_start();  // observer events, before any task's
+  if (e.graph.size() != 0) {
+    e.pool.start(*state);
+  }
+  return RunHandle(this, serial);
 }
 
 // RunHandle: the run it stands for lives in the scheduler's engine; the handle only points at the
@@ -225,12 +312,19 @@ ResultSet RunHandle::wait() {
   if (n != 0) {
     e.pool.wait();
   }
-  // Only now: until the run ended, tasks may still cancel() or poll through this handle.
-  m_scheduler.store(nullptr, std::memory_order_release);
-  e.run.reset();
+  {
+    detail::Lock lock(e.run_mutex);
+    e.run->progress(e.final_progress);
+    e.run.reset();
+  }
   // Every task was finalised, so every slot below n has been constructed.
   e.results->constructed = std::max<std::size_t>(e.results->constructed, n);
   ResultSet results(e.ids, e.results, e.results->data(), n, e.serial);
+  if (std::shared_ptr<Observer> observer = std::move(e.observer)) {
+    [&]() noexcept { observer->on_run_end(results); }();  // a throwing observer ends the process, as documented
+  }
+  // Only now: until the run ended, tasks and observers may still cancel() or poll through this handle.
+  m_scheduler.store(nullptr, std::memory_order_release);
   e.running.store(false, std::memory_order_release);
   return results;
 }
@@ -255,8 +349,24 @@ bool RunHandle::done() const noexcept {
 
 void RunHandle::cancel() noexcept {
   if (TaskScheduler* scheduler = m_scheduler.load(std::memory_order_acquire)) {
-    scheduler->m_engine->cancelled_run.store(m_run, std::memory_order_relaxed);
+    scheduler->m_engine->cancel(m_run);
   }
+}
+
+Progress RunHandle::progress() const noexcept {
+  Progress p;
+  if (TaskScheduler* scheduler = m_scheduler.load(std::memory_order_acquire)) {
+    detail::Engine& e = *scheduler->m_engine;
+    detail::Lock lock(e.run_mutex);
+    if (e.run_serial == m_run) {
+      if (e.run.has_value()) {
+        e.run->progress(p);
+      } else {
+        p = e.final_progress;
+      }
+    }
+  }
+  return p;
 }
 
 }  // namespace dagsched

@@ -46,6 +46,11 @@ class DAGSCHED_SCOPED_CAPABILITY Lock {
   bool wait_for(std::condition_variable& cv, const std::chrono::duration<Rep, Period>& timeout, Predicate pred) {
     return cv.wait_for(m_lock, timeout, pred);
   }
+  template <class Clock, class Duration>
+  void wait_until(std::condition_variable& cv, const std::chrono::time_point<Clock, Duration>& when) {
+    cv.wait_until(m_lock, when);
+  }
+  void wait(std::condition_variable& cv) { cv.wait(m_lock); }
 
  private:
   std::unique_lock<std::mutex> m_lock;

@@ -128,7 +128,11 @@ void WorkerPool::thread_main(Worker& worker) {
     if (m_stop.load(std::memory_order_relaxed)) {
       return;
     }
-    work(worker, *m_state);
+    if (m_state->observed()) {
+      work<true>(worker, *m_state);
+    } else {
+      work<false>(worker, *m_state);
+    }
     if (m_active.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       {
         Lock lock(m_done_mutex);
@@ -139,6 +143,7 @@ void WorkerPool::thread_main(Worker& worker) {
   }
 }
 
+template <bool Observed>
 void WorkerPool::work(Worker& worker, RunState& state) {
   // No thief can hold a pointer into this deque's old rings: the previous run has fully ended.
   worker.deque.reclaim();
@@ -165,7 +170,7 @@ void WorkerPool::work(Worker& worker, RunState& state) {
       item = find_work(worker, state);
     }
     if (item != none) {
-      finished += state.execute(item, worker);
+      finished += state.execute<Observed>(item, worker);
       continue;
     }
 
@@ -180,6 +185,10 @@ void WorkerPool::work(Worker& worker, RunState& state) {
 
 std::uint32_t WorkerPool::find_work(Worker& worker, RunState& state) {
   std::uint32_t item = worker.deque.pop();
+  if (item != none) {
+    return item;
+  }
+  item = state.pop_retry();
   if (item != none) {
     return item;
   }
@@ -217,8 +226,17 @@ std::uint32_t WorkerPool::steal(Worker& worker) {
   return none;
 }
 
+void WorkerPool::timer_wake() noexcept {
+  m_timer_signal.fetch_add(1, std::memory_order_seq_cst);
+  m_idle.notify_all();
+}
+
 bool WorkerPool::work_visible(const RunState& state) const noexcept {
   if (state.roots_left()) {
+    return true;
+  }
+  static_cast<void>(m_timer_signal.load(std::memory_order_seq_cst));  // see m_timer_signal
+  if (state.retry_ready()) {
     return true;
   }
   for (const auto& worker : m_workers) {

@@ -45,10 +45,18 @@ class WorkerPool {
   /// Whether the calling thread is one of this pool's workers (so waiting for a run would wait for itself).
   [[nodiscard]] bool is_worker_thread() const noexcept;
 
+  /// Called by the timer thread when a delayed retry falls due: wakes parked workers to pick it up.
+  void timer_wake() noexcept;
+
+  /// Wakes every parked worker (after a cancellation stored with seq_cst, so that they end the tasks
+  /// waiting for a retry).
+  void wake_all() noexcept { m_idle.notify_all(); }
+
  private:
   struct Worker;
 
   void thread_main(Worker& worker);
+  template <bool Observed>
   void work(Worker& worker, RunState& state);
   [[nodiscard]] std::uint32_t find_work(Worker& worker, RunState& state);
   [[nodiscard]] std::uint32_t steal(Worker& worker);
@@ -71,6 +79,12 @@ class WorkerPool {
   Mutex m_done_mutex;
   std::condition_variable m_done_cv;
   bool m_finished DAGSCHED_GUARDED_BY(m_done_mutex) = true;
+  // Bumped (seq_cst) by the timer thread before it wakes workers for a due retry. A parking worker reads
+  // it (seq_cst) before its clock: either that read sees the bump, and then its clock reads at least the
+  // due time (the timer read its clock before bumping), so it sees the retry due; or the read precedes the
+  // bump in the single total order, and then so does the worker's prepare_wait, so the timer's notify sees
+  // the waiter and wakes it. The same Dekker argument as EventCount's, with time as the published thing.
+  alignas(64) std::atomic<std::uint32_t> m_timer_signal{0};
 };
 
 }  // namespace dagsched::detail

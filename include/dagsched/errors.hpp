@@ -5,6 +5,8 @@
 // All of them are thrown before any task body runs and leave the scheduler unchanged.
 #pragma once
 
+#include <chrono>
+#include <exception>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -54,6 +56,41 @@ class CycleError : public GraphError {
 
  private:
   std::vector<std::string> m_cycle;
+};
+
+/// Thrown by a task body (directly, or as a base class of its own error) to say that retrying cannot help:
+/// the task fails at once, whatever attempts it has left.
+class PermanentError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Recorded as a task's error when an attempt outlived its `TaskOptions::timeout` or the task's
+/// `TaskOptions::deadline` (the attempt's stop token was requested when the limit expired). Retried, like
+/// any error, unless the deadline has passed.
+class TimeoutError : public std::runtime_error {
+ public:
+  /// `cause` is what the overrunning attempt threw, if anything.
+  TimeoutError(const std::string& task_id, int attempt, std::chrono::nanoseconds limit, bool deadline,
+               std::exception_ptr cause = nullptr);
+  /// The task's id.
+  [[nodiscard]] const std::string& task_id() const noexcept { return m_task_id; }
+  /// The attempt that overran (1 for the first).
+  [[nodiscard]] int attempt() const noexcept { return m_attempt; }
+  /// The limit that expired.
+  [[nodiscard]] std::chrono::nanoseconds limit() const noexcept { return m_limit; }
+  /// True when the total deadline expired, false for the per-attempt timeout.
+  [[nodiscard]] bool deadline() const noexcept { return m_deadline; }
+  /// What the attempt threw after its limit had expired (often its reaction to the stop request), or null
+  /// if it returned normally or never started.
+  [[nodiscard]] const std::exception_ptr& cause() const noexcept { return m_cause; }
+
+ private:
+  std::string m_task_id;
+  int m_attempt;
+  std::chrono::nanoseconds m_limit;
+  bool m_deadline;
+  std::exception_ptr m_cause;
 };
 
 }  // namespace dagsched

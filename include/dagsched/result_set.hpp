@@ -17,6 +17,8 @@ namespace detail {
 class IdTable;
 }
 
+class RunReport;
+
 /// The results of one run: a read-only, map-like view from task id to `TaskResult`.
 ///
 /// It is backed by flat arrays shared with the scheduler's id table, so producing it costs no per-task
@@ -94,6 +96,10 @@ class ResultSet {
   /// The id of the task with index `index` (see TaskHandle::index()), for index < size().
   [[nodiscard]] const std::string& name_at(std::size_t index) const noexcept;
 
+  /// The run's timing report (see `RunReport`), or null unless the run was started with
+  /// `RunOptions::record`.
+  [[nodiscard]] const RunReport* report() const noexcept { return m_report.get(); }
+
  private:
   friend class RunHandle;
   ResultSet(std::shared_ptr<const detail::IdTable> ids, std::shared_ptr<const void> results_owner,
@@ -104,6 +110,7 @@ class ResultSet {
   const TaskResult* m_results = nullptr;
   std::size_t m_size = 0;
   std::uint32_t m_owner = 0;
+  std::shared_ptr<const RunReport> m_report;
 };
 
 }  // namespace dagsched

@@ -5,7 +5,11 @@
 #include <cstdint>
 #include <exception>
 #include <iosfwd>
+#include <memory>
+#include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace dagsched {
 
@@ -31,13 +35,22 @@ std::ostream& operator<<(std::ostream& os, Status status);
 /// | success | return value (empty for `void` bodies)   | null            | 1..retries+1  |
 /// | failed  | empty                                    | last exception  | retries+1     |
 /// | skipped | empty                                    | null            | 0             |
-/// | cancelled | empty                                  | last exception, if an attempt threw | attempts made (0 if
-/// never started) |
+/// | cancelled | empty                                | last exception, if any | attempts made (0 if never started) |
+///
+/// `skipped_by` is set for skipped tasks only.
 struct TaskResult {
   Status status = Status::skipped;
   std::any result;
   std::exception_ptr error;
   int attempts = 0;
+  /// For a skipped task, the ids of the failed tasks upstream whose failure skipped it (each once, in no
+  /// particular order); null otherwise. Shared, read-only, by the skipped tasks of one cascade.
+  std::shared_ptr<const std::vector<std::string>> skipped_by;
+
+  /// `*skipped_by`, or an empty span when the task was not skipped.
+  [[nodiscard]] std::span<const std::string> skip_causes() const noexcept {
+    return skipped_by ? std::span<const std::string>(*skipped_by) : std::span<const std::string>();
+  }
 
   /// True when `status == Status::success`.
   [[nodiscard]] bool ok() const noexcept { return status == Status::success; }

@@ -18,24 +18,42 @@
 #include <vector>
 
 #include "dagsched/detail/task_fn.hpp"
+#include "dagsched/observer.hpp"
 #include "dagsched/result_set.hpp"
+#include "dagsched/task_context.hpp"
 #include "dagsched/task_handle.hpp"
+#include "dagsched/task_options.hpp"
 #include "dagsched/task_result.hpp"
 
 namespace dagsched {
 
 namespace detail {
 class Engine;
-}
+struct EngineAccess;
+}  // namespace detail
 
 class TaskScheduler;
+
+/// How far a run has got: a snapshot, taken without stopping the run, so the counts may lag the workers
+/// by a task or two (and `succeeded` is derived from the others). Once the run is done it is exact.
+struct Progress {
+  std::size_t total = 0;      ///< Tasks in the run.
+  std::size_t finished = 0;   ///< Tasks with a final status.
+  std::size_t running = 0;    ///< Workers inside a task right now (each runs one task at a time).
+  std::size_t waiting = 0;    ///< Tasks waiting for a delayed retry.
+  std::size_t succeeded = 0;  ///< Of `finished`: Status::success.
+  std::size_t failed = 0;     ///< Of `finished`: Status::failed.
+  std::size_t skipped = 0;    ///< Of `finished`: Status::skipped.
+  std::size_t cancelled = 0;  ///< Of `finished`: Status::cancelled.
+};
 
 /// A run started by `TaskScheduler::start()`: wait for it, poll it, or cancel it.
 ///
 /// Cancelling stops the run early: tasks that have not started end `Status::cancelled` without being
 /// called, a task between attempts is not retried (it ends `cancelled`, keeping its attempts count and
-/// last error), and tasks already running finish their current attempt (dagsched cannot interrupt a
-/// body). Tasks skipped because of a failure stay `skipped`.
+/// last error), and tasks already running have their stop token requested (see `TaskContext`) and finish
+/// their current attempt (dagsched cannot interrupt a body). Tasks skipped because of a failure stay
+/// `skipped`.
 ///
 /// The handle must not outlive its scheduler. Destroying a handle whose run has not been waited for
 /// cancels the run and waits for it to end. `cancel()`, `done()` and `wait_for()` may be called from any
@@ -60,8 +78,13 @@ class RunHandle {
   /// Whether every task has a final status (then `wait()` returns at once).
   [[nodiscard]] bool done() const noexcept;
 
-  /// Requests cancellation (see the class comment). Idempotent; never blocks.
+  /// Requests cancellation (see the class comment): also requests the stop token of every running
+  /// attempt, and ends every task waiting for a retry. Idempotent; never blocks.
   void cancel() noexcept;
+
+  /// How far the run has got. Cheap (it reads a few counters per worker); callable from any thread, a task
+  /// or an observer included. An empty handle reports zeros.
+  [[nodiscard]] Progress progress() const noexcept;
 
   /// Whether this handle refers to a run whose results have not been taken yet.
   [[nodiscard]] bool valid() const noexcept { return m_scheduler.load(std::memory_order_acquire) != nullptr; }
@@ -104,6 +127,15 @@ class FailurePolicy {
 /// Per-run settings, given to `run()` or `start()`. New settings are added here, with defaults.
 struct RunOptions {
   FailurePolicy failure_policy = FailurePolicy::keep_going();
+  /// Seeds the retry jitter (`RetryPolicy::jitter`): runs with the same non-zero seed wait the same. 0 draws
+  /// a fresh seed for each run.
+  std::uint64_t seed = 0;
+  /// Told about every step of the run (see `Observer`); null for none, which costs nothing. Shared so that
+  /// it lives as long as the run.
+  std::shared_ptr<Observer> observer = nullptr;
+  /// Records when and where every attempt ran, for `ResultSet::report()` (a `RunReport`). Costs a few
+  /// hundred nanoseconds per task.
+  bool record = false;
 };
 
 /// Scheduler-wide settings. New settings are added here, with defaults, rather than as constructor
@@ -113,12 +145,18 @@ struct SchedulerOptions {
   std::size_t max_workers = 4;
 };
 
-/// A task body: any callable with no parameters, invocable more than once (retries, repeated runs).
-/// Its return value, if any, is stored in a `std::any`, so it must be copy-constructible.
+namespace detail {
+template <class Fn, class... Args>
+concept BodyWith = std::invocable<Fn&, Args...> &&
+    (std::is_void_v<std::invoke_result_t<Fn&, Args...>> ||
+     std::copy_constructible<std::decay_t<std::invoke_result_t<Fn&, Args...>>>);
+}  // namespace detail
+
+/// A task body: a callable taking no parameters or a `TaskContext&`, invocable more than once (retries,
+/// repeated runs). Its return value, if any, is stored in a `std::any`, so it must be copy-constructible.
 template <class F>
-concept TaskBody = std::move_constructible<std::decay_t<F>> && std::invocable < std::decay_t<F>
-& > &&(std::is_void_v<std::invoke_result_t<std::decay_t<F>&>> ||
-       std::copy_constructible<std::decay_t<std::invoke_result_t<std::decay_t<F>&>>>);
+concept TaskBody = std::move_constructible<std::decay_t<F>> &&
+    (detail::BodyWith<std::decay_t<F>> || detail::BodyWith<std::decay_t<F>, TaskContext&>);
 
 /// A range whose elements can name a dependency: strings, string views, C strings or `TaskHandle`s.
 template <class R>
@@ -169,31 +207,33 @@ class TaskScheduler {
   TaskHandle add_task(std::string task_id, F&& execute_fn, std::initializer_list<DependencyRef> dependencies = {},
                       int retries = 0) {
     return add_erased(std::move(task_id), detail::TaskFn(std::forward<F>(execute_fn)),
-                      std::span<const DependencyRef>(dependencies.begin(), dependencies.size()), retries);
+                      std::span<const DependencyRef>(dependencies.begin(), dependencies.size()), retries, nullptr);
   }
 
   /// As above, with the dependencies given as a range (`std::set<std::string>`,
   /// `std::vector<std::string>`, `std::vector<TaskHandle>`, ...).
   template <TaskBody F, DependencyRange Deps>
   TaskHandle add_task(std::string task_id, F&& execute_fn, Deps&& dependencies, int retries = 0) {
-    // Short lists (the common case) are converted on the stack: no allocation per call.
-    constexpr std::size_t inline_deps = 8;
-    if constexpr (std::ranges::sized_range<Deps>) {
-      if (std::ranges::size(dependencies) <= inline_deps) {
-        std::array<DependencyRef, inline_deps> refs{};
-        std::size_t n = 0;
-        for (auto&& dep : dependencies) {
-          refs[n++] = DependencyRef(dep);
-        }
-        return add_erased(std::move(task_id), detail::TaskFn(std::forward<F>(execute_fn)),
-                          std::span<const DependencyRef>(refs.data(), n), retries);
-      }
-    }
-    std::vector<DependencyRef> refs;
-    for (auto&& dep : dependencies) {
-      refs.emplace_back(dep);
-    }
-    return add_erased(std::move(task_id), detail::TaskFn(std::forward<F>(execute_fn)), refs, retries);
+    return add_range(std::move(task_id), std::forward<F>(execute_fn), std::forward<Deps>(dependencies), retries,
+                     nullptr);
+  }
+
+  /// As above, with `options` for retries, retry policy, timeouts and trigger rule (see `TaskOptions`).
+  /// Also throws `std::invalid_argument` for an option out of range (negative durations, `backoff` < 1,
+  /// `jitter` outside [0, 1]).
+  template <TaskBody F>
+  TaskHandle add_task(std::string task_id, F&& execute_fn, std::initializer_list<DependencyRef> dependencies,
+                      TaskOptions options) {
+    return add_erased(std::move(task_id), detail::TaskFn(std::forward<F>(execute_fn)),
+                      std::span<const DependencyRef>(dependencies.begin(), dependencies.size()), options.retries,
+                      &options);
+  }
+
+  /// As above, with the dependencies given as a range.
+  template <TaskBody F, DependencyRange Deps>
+  TaskHandle add_task(std::string task_id, F&& execute_fn, Deps&& dependencies, TaskOptions options) {
+    return add_range(std::move(task_id), std::forward<F>(execute_fn), std::forward<Deps>(dependencies), options.retries,
+                     &options);
   }
 
   /// Validates the graph, then runs every registered task once (see the class comment) and returns one
@@ -220,10 +260,42 @@ class TaskScheduler {
   /// Whether a task `task_id` is registered.
   [[nodiscard]] bool contains(std::string_view task_id) const noexcept;
 
+  /// The graph in Graphviz DOT: one node per task, one edge per dependency (from the dependency to its
+  /// dependent). Unknown dependencies are drawn dashed. Must not be called during a run.
+  [[nodiscard]] std::string to_dot() const;
+
+  /// As above, with each task coloured by its status in `results` and labelled with its attempts and,
+  /// when the run was recorded, its duration.
+  [[nodiscard]] std::string to_dot(const ResultSet& results) const;
+
  private:
   friend class RunHandle;
+  friend struct detail::EngineAccess;
+  template <class F, class Deps>
+  TaskHandle add_range(std::string task_id, F&& execute_fn, Deps&& dependencies, int retries, TaskOptions* options) {
+    // Short lists (the common case) are converted on the stack: no allocation per call.
+    constexpr std::size_t inline_deps = 8;
+    if constexpr (std::ranges::sized_range<Deps>) {
+      if (std::ranges::size(dependencies) <= inline_deps) {
+        std::array<DependencyRef, inline_deps> refs{};
+        std::size_t n = 0;
+        for (auto&& dep : dependencies) {
+          refs[n++] = DependencyRef(dep);
+        }
+        return add_erased(std::move(task_id), detail::TaskFn(std::forward<F>(execute_fn)),
+                          std::span<const DependencyRef>(refs.data(), n), retries, options);
+      }
+    }
+    std::vector<DependencyRef> refs;
+    for (auto&& dep : dependencies) {
+      refs.emplace_back(dep);
+    }
+    return add_erased(std::move(task_id), detail::TaskFn(std::forward<F>(execute_fn)), refs, retries, options);
+  }
+
+  // `options` is null for the spec's overloads; when set, its fields other than `retries` are moved from.
   TaskHandle add_erased(std::string task_id, detail::TaskFn execute_fn, std::span<const DependencyRef> dependencies,
-                        int retries);
+                        int retries, TaskOptions* options);
 
   std::unique_ptr<detail::Engine> m_engine;
 };

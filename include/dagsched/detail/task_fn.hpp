@@ -13,6 +13,10 @@
 #include <type_traits>
 #include <utility>
 
+namespace dagsched {
+class TaskContext;
+}
+
 namespace dagsched::detail {
 
 class TaskFn {
@@ -54,10 +58,13 @@ class TaskFn {
   ~TaskFn() { reset(); }
 
   /// Calls the body once. A value it returns is stored in `out`; a void body leaves `out` empty.
-  /// Whatever the body throws propagates.
-  void operator()(std::any& out) { m_vt->invoke(m_buf, out); }
+  /// Whatever the body throws propagates. `ctx` must be non-null for a body that takes a context.
+  void operator()(std::any& out, TaskContext* ctx = nullptr) { m_vt->invoke(m_buf, out, ctx); }
 
   [[nodiscard]] explicit operator bool() const noexcept { return m_vt != nullptr; }
+
+  /// Whether the body takes a `TaskContext&`.
+  [[nodiscard]] bool takes_context() const noexcept { return m_vt != nullptr && m_vt->takes_context; }
 
  private:
   static constexpr std::size_t inline_size = 2 * sizeof(void*);
@@ -67,10 +74,15 @@ class TaskFn {
                                       alignof(Fn) <= alignof(void*) && std::is_nothrow_move_constructible_v<Fn>;
 
   struct VTable {
-    void (*invoke)(void* self, std::any& out);
+    void (*invoke)(void* self, std::any& out, TaskContext* ctx);
     void (*relocate)(void* dst, void* src) noexcept;
     void (*destroy)(void* self) noexcept;
+    bool takes_context;
   };
+
+  // A body invocable both ways gets no context: the spec's form wins.
+  template <class Fn>
+  static constexpr bool wants_context = !std::is_invocable_v<Fn&> && std::is_invocable_v<Fn&, TaskContext&>;
 
   template <class Fn>
   static Fn& target(void* self) noexcept {
@@ -82,13 +94,23 @@ class TaskFn {
   }
 
   template <class Fn>
-  static void invoke_impl(void* self, std::any& out) {
-    using R = std::invoke_result_t<Fn&>;
-    if constexpr (std::is_void_v<R>) {
-      std::invoke(target<Fn>(self));
-      out.reset();
+  static void invoke_impl(void* self, std::any& out, [[maybe_unused]] TaskContext* ctx) {
+    if constexpr (wants_context<Fn>) {
+      using R = std::invoke_result_t<Fn&, TaskContext&>;
+      if constexpr (std::is_void_v<R>) {
+        std::invoke(target<Fn>(self), *ctx);
+        out.reset();
+      } else {
+        out = std::invoke(target<Fn>(self), *ctx);
+      }
     } else {
-      out = std::invoke(target<Fn>(self));
+      using R = std::invoke_result_t<Fn&>;
+      if constexpr (std::is_void_v<R>) {
+        std::invoke(target<Fn>(self));
+        out.reset();
+      } else {
+        out = std::invoke(target<Fn>(self));
+      }
     }
   }
 
@@ -113,7 +135,7 @@ class TaskFn {
   }
 
   template <class Fn>
-  static constexpr VTable vtable_for{&invoke_impl<Fn>, &relocate_impl<Fn>, &destroy_impl<Fn>};
+  static constexpr VTable vtable_for{&invoke_impl<Fn>, &relocate_impl<Fn>, &destroy_impl<Fn>, wants_context<Fn>};
 
   void reset() noexcept {
     if (m_vt != nullptr) {
