@@ -10,6 +10,8 @@
 
 #include "dagsched/errors.hpp"
 #include "engine.hpp"
+#include "observer_tee.hpp"
+#include "recorder.hpp"
 #include "run_state.hpp"
 
 namespace dagsched {
@@ -245,6 +247,10 @@ RunHandle TaskScheduler::start(const RunOptions& options) {
     }
     e.observer = options.observer;
     e.recorder.reset();
+    if (options.record) {
+      e.recorder = detail::make_recorder();
+      e.observer = e.observer ? std::make_shared<detail::ObserverTee>(std::move(e.observer), e.recorder) : e.recorder;
+    }
     Observer* observer = e.observer.get();
     // Only tasks taking a TaskContext have stop tokens; without them a run needs no stop state.
     std::stop_source stop = e.graph.context_tasks != 0 ? std::stop_source() : std::stop_source(std::nostopstate);
@@ -259,6 +265,7 @@ RunHandle TaskScheduler::start(const RunOptions& options) {
                                    observer, std::move(stop)});
   } catch (...) {
     e.observer.reset();
+    e.recorder.reset();
     e.running.store(false, std::memory_order_release);
     throw;
   }
@@ -322,6 +329,9 @@ ResultSet RunHandle::wait() {
   ResultSet results(e.ids, e.results, e.results->data(), n, e.serial);
   if (std::shared_ptr<Observer> observer = std::move(e.observer)) {
     [&]() noexcept { observer->on_run_end(results); }();  // a throwing observer ends the process, as documented
+  }
+  if (std::shared_ptr<Observer> recorder = std::move(e.recorder)) {
+    results.m_report = detail::take_report(*recorder, results, e);
   }
   // Only now: until the run ended, tasks and observers may still cancel() or poll through this handle.
   m_scheduler.store(nullptr, std::memory_order_release);
