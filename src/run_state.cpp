@@ -52,6 +52,7 @@ RunState::RunState(const RunSetup& setup)
       m_pool(setup.pool),
       m_timekeeper(setup.timekeeper),
       m_size(setup.frozen.size),
+      m_owner(setup.owner),
       m_counters(std::make_unique<WorkerCounters[]>(setup.pool.size())),
       m_pending(setup.graph.extras.empty() ? nullptr : std::make_unique<Pending[]>(setup.graph.extras.size())),
       m_remaining(setup.frozen.size) {}
@@ -326,6 +327,7 @@ RunState::Outcome RunState::attempts(std::uint32_t task, TaskNode& node, TaskRes
 }
 
 void RunState::push_retry(Nanos due, std::uint32_t task) {
+  due = std::min(due, never - 1);  // `never` means "nothing waits"; a saturated due time still waits
   m_waiting.fetch_add(1, std::memory_order_relaxed);
   {
     Lock lock(m_retry_mutex);
@@ -437,6 +439,10 @@ const TaskResult& TaskContext::dependency(std::string_view dependency_id) const 
 }
 
 const TaskResult& TaskContext::dependency(TaskHandle dependency) const {
+  if (dependency.m_owner != m_run->owner()) {
+    throw std::out_of_range("TaskContext: task '" + id() + "' was given a handle " +
+                            (dependency.valid() ? "of another scheduler" : "that refers to no task"));
+  }
   return m_run->dependency_result(m_task, dependency.index());
 }
 

@@ -41,6 +41,7 @@ struct RunSetup {
   std::uint64_t seed;           // for retry jitter
   Observer* observer;           // null: none
   std::stop_source stop;        // requested on cancellation (nostopstate when no task takes a context)
+  std::uint32_t owner;          // the scheduler's serial, as in its TaskHandles
 };
 
 /// A worker's running totals, for progress reports. Each is written by its worker only (load, then
@@ -216,6 +217,8 @@ class RunState {
   [[nodiscard]] const TaskResult& dependency_result(std::uint32_t task, std::uint32_t dep) const;
   [[nodiscard]] const TaskResult& dependency_result(std::uint32_t task, std::string_view dep) const;
   [[nodiscard]] std::uint32_t dependency_count(std::uint32_t task) const noexcept { return m_nodes[task].dep_count; }
+  /// The serial of the scheduler running this (TaskHandle's owner).
+  [[nodiscard]] std::uint32_t owner() const noexcept { return m_owner; }
 
   static constexpr std::uint32_t none = UINT32_MAX;
 
@@ -340,6 +343,7 @@ class RunState {
   WorkerPool& m_pool;
   Timekeeper& m_timekeeper;
   std::uint32_t m_size;
+  std::uint32_t m_owner;
   std::unique_ptr<WorkerCounters[]> m_counters;
   std::unique_ptr<Pending[]> m_pending;  // one per TaskExtra
 

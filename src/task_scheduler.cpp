@@ -262,7 +262,7 @@ RunHandle TaskScheduler::start(const RunOptions& options) {
     e.final_progress = Progress{};
     e.run.emplace(detail::RunSetup{e.graph, e.frozen, *e.ids, e.results->data(), e.results->constructed, e.pool,
                                    e.timekeeper, e.cancelled_run, serial, options.failure_policy.limit(), seed,
-                                   observer, std::move(stop)});
+                                   observer, std::move(stop), e.serial});
   } catch (...) {
     e.observer.reset();
     e.recorder.reset();

@@ -34,11 +34,13 @@ struct TaskEvent {
 /// `RunHandle::cancel()` or `RunHandle::progress()`; they must not call `add_task`, `run`, or `wait`. An
 /// exception thrown by a callback ends the process (std::terminate), as it would from a destructor.
 ///
-/// For every task, in order: `on_task_ready` (all dependencies done; not raised for tasks that never
-/// start), then for each attempt `on_attempt_start` and `on_attempt_end`, with `on_retry_scheduled`
-/// between a failed attempt and its retry, and finally `on_task_finish` with the final result (raised for
-/// every task, skipped and cancelled ones included). `on_run_start` comes before any task event, on the
-/// thread that starts the run; `on_run_end` after every task event, on the thread that waits for the run.
+/// For every task, in order: `on_task_ready` (its dependencies are done, or for a root, the run starts;
+/// not raised for a task that will be skipped, or once the run is cancelled), then for each attempt
+/// `on_attempt_start` and `on_attempt_end`, with `on_retry_scheduled` between a failed attempt and its
+/// retry, and finally `on_task_finish` with the final result (raised for every task, skipped and cancelled
+/// ones included; a task cancelled while queued has seen `on_task_ready`). `on_run_start` comes before any
+/// task event, on the thread that starts the run; `on_run_end` after every task event, on the thread that
+/// waits for the run.
 class Observer {
  public:
   virtual ~Observer() = default;

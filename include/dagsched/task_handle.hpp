@@ -31,6 +31,7 @@ class TaskHandle {
  private:
   friend class TaskScheduler;
   friend class ResultSet;
+  friend class TaskContext;
   constexpr TaskHandle(std::uint32_t index, std::uint32_t owner) noexcept : m_index(index), m_owner(owner) {}
 
   std::uint32_t m_index = 0;
