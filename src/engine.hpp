@@ -40,10 +40,9 @@ class Engine {
   std::optional<RunState> run DAGSCHED_GUARDED_BY(run_mutex);
   std::shared_ptr<Observer> observer;  // the run's, kept alive until on_run_end
   std::shared_ptr<Observer> recorder;  // RunOptions::record's
-  // Runs are numbered; cancelling run k stores k here. The flag outlives the RunState, so a late
-  // cancel() (racing with the end of its run) touches nothing freed, and cannot cancel run k + 1.
+  // Runs are numbered, and a RunHandle knows its run's number: a late cancel() (racing with the end of
+  // its run) finds another number, or no run, under run_mutex, and touches nothing.
   std::uint64_t run_serial DAGSCHED_GUARDED_BY(run_mutex) = 0;
-  std::atomic<std::uint64_t> cancelled_run{0};
   std::stop_source run_stop DAGSCHED_GUARDED_BY(run_mutex){std::nostopstate};  // run_serial's, see cancel()
   Progress final_progress DAGSCHED_GUARDED_BY(run_mutex);                      // run_serial's, once it ended
   Mutex run_mutex;

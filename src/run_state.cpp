@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <exception>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 
@@ -42,12 +43,11 @@ RunState::RunState(const RunSetup& setup)
       m_root_count(setup.frozen.root_count),
       m_results(setup.results),
       m_construct_from(setup.constructed),
-      m_cancelled_run(setup.cancelled_run),
-      m_run(setup.run),
       m_failure_limit(setup.failure_limit),
       m_workers(static_cast<std::uint32_t>(setup.pool.size())),
       m_seed(setup.seed),
       m_observer(setup.observer),
+      m_mode{setup.observer != nullptr, !setup.graph.extras.empty(), setup.counted || setup.observer != nullptr},
       m_stop(setup.stop),
       m_pool(setup.pool),
       m_timekeeper(setup.timekeeper),
@@ -102,7 +102,7 @@ void RunState::record_failure() noexcept {
 
 void RunState::cancel_run() noexcept {
   // seq_cst, then a notify: parked workers must wake to end the tasks waiting for a retry.
-  m_cancelled_run.store(m_run, std::memory_order_seq_cst);
+  m_cancelled.store(true, std::memory_order_seq_cst);
   m_stop.request_stop();
   m_pool.wake_all();
 }
@@ -126,44 +126,51 @@ bool RunState::skip(const TaskNode& node, TaskResult& result) {
   // The causes: failed dependencies themselves, and the causes of skipped ones. Every dependency has
   // finished (this task is ready), so their results are final. A chain of skips shares one list; only a
   // task whose non-succeeded dependencies bring different lists pays for a merged one.
-  std::shared_ptr<const std::vector<std::string>> shared;
-  std::vector<std::string> merged;
+  SkipCauses shared;
+  std::vector<std::string> merged;  // sorted and unique, like every list
+  std::vector<std::string> scratch;
   bool merging = false;
-  auto add_list = [&](const std::shared_ptr<const std::vector<std::string>>& list) {
-    if (!list || list == shared) {
+  auto add = [&](const SkipCauses& list) {
+    if (list.empty() || list.same_list(shared)) {
       return;
     }
-    if (!merging && !shared) {
+    if (!merging && shared.empty()) {
       shared = list;
       return;
     }
     if (!merging) {
-      merged.assign(shared->begin(), shared->end());
+      merged.assign(shared.begin(), shared.end());
       merging = true;
     }
-    merged.insert(merged.end(), list->begin(), list->end());
+    // Both sorted: a linear merge, no sort.
+    scratch.clear();
+    std::set_union(merged.begin(), merged.end(), list.begin(), list.end(), std::back_inserter(scratch));
+    merged.swap(scratch);
   };
   for (std::uint32_t i = 0; i < node.dep_count; ++i) {
     const std::uint32_t dep = m_deps[node.dep_begin + i];
     const TaskResult& r = m_results[dep];
     if (r.status == Status::failed) {
-      if (!merging && shared) {
-        merged.assign(shared->begin(), shared->end());
-      }
-      merging = true;
-      merged.push_back(m_ids.name(dep));
+      add(failed_list(dep));
     } else if (r.status == Status::skipped) {
-      add_list(r.skipped_by);
+      add(r.skipped_by);
     }
   }
   if (merging) {
-    std::sort(merged.begin(), merged.end());
-    merged.erase(std::unique(merged.begin(), merged.end()), merged.end());
-    result.skipped_by = std::make_shared<const std::vector<std::string>>(std::move(merged));
+    result.skipped_by = SkipCauses(std::move(merged));
   } else {
     result.skipped_by = std::move(shared);
   }
   return false;
+}
+
+SkipCauses RunState::failed_list(std::uint32_t task) {
+  Lock lock(m_causes_mutex);
+  auto [it, inserted] = m_failed_lists.try_emplace(task);
+  if (inserted) {
+    it->second = SkipCauses(std::vector<std::string>{m_ids.name(task)});
+  }
+  return it->second;
 }
 
 RunState::Outcome RunState::run_slow(std::uint32_t item, TaskNode& node, TaskResult& result, std::uint32_t worker) {
@@ -257,7 +264,7 @@ RunState::Outcome RunState::attempts(std::uint32_t task, TaskNode& node, TaskRes
           ~Untimer() { timekeeper.cancel(ticket); }
         } untimer{m_timekeeper, ticket};
         TaskContext ctx(*this, task, m_ids.name(task), attempt, result.error, stop.get_token());
-        node.fn(result.result, &ctx);
+        node.fn(result.result, ctx);
       } else {
         node.fn(result.result);
       }
@@ -339,7 +346,7 @@ void RunState::push_retry(Nanos due, std::uint32_t task) {
 }
 
 std::uint32_t RunState::pop_retry_slow() {
-  const bool all = m_cancelled_run.load(std::memory_order_seq_cst) == m_run;
+  const bool all = m_cancelled.load(std::memory_order_seq_cst);
   const Nanos now = all ? never : clock_now();
   if (m_next_due.load(std::memory_order_relaxed) > now) {
     return none;
@@ -360,7 +367,7 @@ bool RunState::retry_ready() const noexcept {
   if (next == never) {
     return false;
   }
-  return m_cancelled_run.load(std::memory_order_seq_cst) == m_run || next <= clock_now();
+  return m_cancelled.load(std::memory_order_seq_cst) || next <= clock_now();
 }
 
 TaskEvent RunState::event(std::uint32_t task, int attempt, std::uint32_t worker) const noexcept {
@@ -399,13 +406,14 @@ void RunState::progress(Progress& p) const noexcept {
   p.total = m_size;
   for (std::uint32_t w = 0; w < m_workers; ++w) {
     const WorkerCounters& c = m_counters[w];
-    p.finished += c.finished.load(std::memory_order_relaxed);
+    p.finished += c.finished.load(std::memory_order_relaxed) + c.live.load(std::memory_order_relaxed);
     p.failed += c.failed.load(std::memory_order_relaxed);
     p.skipped += c.skipped.load(std::memory_order_relaxed);
     p.cancelled += c.cancelled.load(std::memory_order_relaxed);
     p.running += c.busy.load(std::memory_order_relaxed);
   }
   p.waiting = m_waiting.load(std::memory_order_relaxed);
+  p.finished = std::min<std::size_t>(p.finished, p.total);
   const std::size_t other = p.failed + p.skipped + p.cancelled;
   p.succeeded = p.finished > other ? p.finished - other : 0;
 }

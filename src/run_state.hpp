@@ -8,6 +8,7 @@
 #include <memory>
 #include <new>
 #include <stop_token>
+#include <unordered_map>
 #include <vector>
 
 #include "dagsched/errors.hpp"
@@ -35,11 +36,10 @@ struct RunSetup {
   std::size_t constructed;
   WorkerPool& pool;
   Timekeeper& timekeeper;
-  std::atomic<std::uint64_t>& cancelled_run;  // the run is cancelled once this equals `run`
-  std::uint64_t run;
   std::uint32_t failure_limit;  // final failures that cancel the run (0: never)
   std::uint64_t seed;           // for retry jitter
   Observer* observer;           // null: none
+  bool counted;                 // whether progress() may be asked for (a start() whose handle is the user's)
   std::stop_source stop;        // requested on cancellation (nostopstate when no task takes a context)
   std::uint32_t owner;          // the scheduler's serial, as in its TaskHandles
 };
@@ -47,11 +47,12 @@ struct RunSetup {
 /// A worker's running totals, for progress reports. Each is written by its worker only (load, then
 /// store: no read-modify-write), and read by anyone with relaxed loads: a report may lag by a task.
 struct alignas(64) WorkerCounters {
-  std::atomic<std::uint64_t> finished{0};
+  std::atomic<std::uint64_t> finished{0};  // by earlier execute() calls
+  std::atomic<std::uint32_t> live{0};      // by the current execute() call
   std::atomic<std::uint32_t> failed{0};
   std::atomic<std::uint32_t> skipped{0};
   std::atomic<std::uint32_t> cancelled{0};
-  std::atomic<std::uint32_t> busy{0};  // inside execute(): running tasks
+  std::atomic<std::uint32_t> busy{0};  // has work (between finding some and running dry)
 
   static void bump(std::atomic<std::uint32_t>& c) noexcept {
     c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -85,53 +86,47 @@ class RunState {
   /// nothing; the other readied dependents go to `sink.push`. Returns the number of tasks finished.
   /// Sink: `void push(std::uint32_t item)` and `std::uint32_t index` (the worker's).
   /// `Observed` is fixed per run: without an observer the events cost nothing.
-  template <bool Observed, class Sink>
+  /// The per-run variants of execute(), fixed when the run starts so that a run pays only for what it
+  /// uses: `observed` (an observer: every task takes the slow path and raises events), `extras` (some
+  /// task has options or a context: the loop tests `node.extra`), `counted` (a RunHandle can ask for
+  /// progress: one relaxed store per task).
+  struct Mode {
+    bool observed;
+    bool extras;
+    bool counted;
+  };
+
+  [[nodiscard]] Mode mode() const noexcept { return m_mode; }
+
+  template <bool Observed, bool Extras, bool Counted, class Sink>
   std::uint32_t execute(std::uint32_t item, Sink& sink) {
-    // Locals, not members: the task body is an opaque call, after which the compiler would have to
-    // reload every member through `this`; locals stay in callee-saved registers.
+    // Locals, not members, for what the loop indexes with: the task body is an opaque call, after which
+    // every member must be reloaded through `this`, while locals can stay in callee-saved registers (or
+    // cost the same reload from the stack). Flags read once per task are members: one compare each.
     const std::uint32_t* const out_begin = m_out_begin;
     const std::uint32_t* const out = m_out;
     TaskResult* const results = m_results;
     TaskNode* const* const nodes = m_nodes.chunks();
-    const std::size_t construct_from = m_construct_from;
-    const std::atomic<std::uint64_t>& cancelled_run = m_cancelled_run;
-    const std::uint64_t run = m_run;
-    WorkerCounters& counters = m_counters[sink.index];
-    std::uint64_t finished_total = counters.finished.load(std::memory_order_relaxed);
-    counters.busy.store(1, std::memory_order_relaxed);
+    std::atomic<std::uint32_t>& live = m_counters[sink.index].live;
     std::uint32_t finished = 0;
-    for (;;) {
-      const std::uint32_t task = item & index_mask;
-      TaskResult& result = results[task];
-      TaskNode& node = ChunkedArray<TaskNode>::at(nodes, task);
-      bool ok;
-      if (Observed || ((item & poison_bit) | node.extra) != 0 || cancelled_run.load(std::memory_order_relaxed) == run)
-          [[unlikely]] {  // see is_cancelled()
-        const Outcome outcome = run_slow(item, node, result, sink.index);
-        if (outcome == Outcome::pending) {  // waiting for a delayed retry: it finishes later
-          break;
-        }
-        ok = outcome == Outcome::success;
-      } else {
-        if (task >= construct_from) [[unlikely]] {
-          ::new (static_cast<void*>(&result)) TaskResult();
-        }
-        ok = attempt(node, result, sink.index);
-      }
-      ++finished;
-      counters.finished.store(++finished_total, std::memory_order_relaxed);
 
+    // Readies `task`'s dependents after it finished (`ok`: succeeded, or cancelled). Returns the one to run
+    // next on this thread, pushing the others to `sink`, or none. Inlined twice, once with ok == true, so
+    // that the common case is folded: a succeeded task cannot poison its dependent.
+    auto advance = [&](std::uint32_t task, bool ok) __attribute__((always_inline))->std::uint32_t {
+      if constexpr (Counted) {
+        live.store(finished, std::memory_order_relaxed);  // this worker's own line; see WorkerPool::work
+      }
       const std::uint32_t first = out_begin[task];
       const std::uint32_t end = out_begin[task + 1];
       if (end - first == 1) [[likely]] {  // one dependent (chains, trees' leaves' parents...): no loop
-        item = release_dependent(out[first], ok);
-        if (item == none) {
-          break;
-        }
+        const std::uint32_t ready = release_dependent(out[first], ok);
         if constexpr (Observed) {
-          notify_ready(item, sink.index);
+          if (ready != none) {
+            notify_ready(ready, sink.index);
+          }
         }
-        continue;
+        return ready;
       }
       std::uint32_t next = none;
       for (std::uint32_t e = first; e < end; ++e) {
@@ -147,14 +142,46 @@ class RunState {
         }
         next = ready;
       }
-      if (next == none) {
-        break;
+      return next;
+    };
+
+    for (;;) {
+      const std::uint32_t task = item & index_mask;
+      TaskResult& result = results[task];
+      TaskNode& node = ChunkedArray<TaskNode>::at(nodes, task);
+      bool ok;
+      if (Observed || (item & poison_bit) != 0 || (Extras && node.extra != 0) ||
+          m_cancelled.load(std::memory_order_relaxed)) [[unlikely]] {  // see is_cancelled()
+        const Outcome outcome = run_slow(item, node, result, sink.index);
+        if (outcome == Outcome::pending) {  // waiting for a delayed retry: it finishes later
+          return finished;
+        }
+        ok = outcome == Outcome::success;
+      } else {
+        if (task >= m_construct_from) [[unlikely]] {
+          ::new (static_cast<void*>(&result)) TaskResult();
+        }
+        const Attempt first = attempt(node, result);
+        if (first == Attempt::success) [[likely]] {
+          ++finished;
+          item = advance(task, true);
+          if (item == none) {
+            return finished;
+          }
+          continue;
+        }
+        ok = retry(node, result, sink.index, first == Attempt::permanent);
       }
-      item = next;
+      ++finished;
+      item = advance(task, ok);
+      if (item == none) {
+        return finished;
+      }
     }
-    counters.busy.store(0, std::memory_order_relaxed);
-    return finished;
   }
+
+  /// This worker's progress counters.
+  [[nodiscard]] WorkerCounters& counters(std::uint32_t worker) noexcept { return m_counters[worker]; }
 
   /// Claims a batch of not-yet-started roots: returns one to run now and pushes the rest to `sink`, where
   /// other workers can steal them. Returns none when every root has been claimed.
@@ -203,8 +230,9 @@ class RunState {
 
   [[nodiscard]] bool done() const noexcept { return m_remaining.load(std::memory_order_seq_cst) == 0; }
 
-  /// Whether an observer watches this run (then workers run execute<true>).
-  [[nodiscard]] bool observed() const noexcept { return m_observer != nullptr; }
+  /// Cancels the run (RunHandle::cancel(), under the engine's run mutex, which keeps this object alive):
+  /// tasks not yet started end cancelled. The caller then requests the stop source and wakes the workers.
+  void mark_cancelled() noexcept { m_cancelled.store(true, std::memory_order_seq_cst); }
 
   /// Raises on_run_start and on_task_ready for the roots. Called by the thread starting the run, first.
   void announce_start();
@@ -228,36 +256,36 @@ class RunState {
   /// Runs the task's attempts (the caller has checked for cancellation) and records the outcome. Returns
   /// whether it succeeded. The first attempt is inline, since it is the whole story for almost every task;
   /// retries are not.
-  [[gnu::always_inline]] bool attempt(TaskNode& node, TaskResult& result, std::uint32_t worker) {
-    bool threw = false;
-    bool permanent = false;
+  enum class Attempt : std::uint8_t { success, failure, permanent };
+
+  /// The first attempt of a task on the fast path, recorded if it succeeds; if it throws, the exception is
+  /// in `result.error` and retry() takes over. Inline, since it is the whole story for almost every task.
+  [[gnu::always_inline]] Attempt attempt(TaskNode& node, TaskResult& result) {
+    // Read now, while the slot is being touched anyway: only a slot that did not succeed last time can
+    // hold an error or skip causes to clear (a success never leaves either behind).
+    const bool stale = result.status != Status::success;
     try {
       node.fn(result.result);
     } catch (const PermanentError&) {  // an extra handler costs nothing until something is thrown
       result.error = std::current_exception();
-      threw = true;
-      permanent = true;
+      return Attempt::permanent;
     } catch (...) {
       // Any type, std::exception or not.
       result.error = std::current_exception();
-      threw = true;
-    }
-    if (threw) [[unlikely]] {
-      return retry(node, result, worker, permanent);
+      return Attempt::failure;
     }
     result.status = Status::success;
     result.attempts = 1;
-    // Left by an earlier run; clearing an empty one is not free.
-    if (result.error || result.skipped_by) [[unlikely]] {
+    if (stale) [[unlikely]] {
       result.error = nullptr;
       result.skipped_by.reset();
     }
-    return true;
+    return Attempt::success;
   }
 
   /// Read before each attempt. Relaxed: it publishes nothing; a task started just after cancel() is
   /// allowed, and the value only ever changes from "not this run" to "this run".
-  [[nodiscard]] bool is_cancelled() const noexcept { return m_cancelled_run.load(std::memory_order_relaxed) == m_run; }
+  [[nodiscard]] bool is_cancelled() const noexcept { return m_cancelled.load(std::memory_order_relaxed); }
 
   /// Attempts 2 .. retries + 1 after a failed first attempt whose exception is in `result.error`.
   bool retry(TaskNode& node, TaskResult& result, std::uint32_t worker, bool permanent);
@@ -286,6 +314,9 @@ class RunState {
 
   /// Records the task as skipped, with the failed tasks upstream that caused it. Returns false.
   bool skip(const TaskNode& node, TaskResult& result);
+
+  /// A list holding the id of failed task `task`, made once per run and shared by every skip it causes.
+  SkipCauses failed_list(std::uint32_t task);
 
   /// Parks `task` until `due`, when a worker picks it up again.
   void push_retry(Nanos due, std::uint32_t task);
@@ -333,12 +364,11 @@ class RunState {
   std::uint32_t m_root_count;
   TaskResult* m_results;
   std::size_t m_construct_from;
-  std::atomic<std::uint64_t>& m_cancelled_run;
-  std::uint64_t m_run;
   std::uint32_t m_failure_limit;
   std::uint32_t m_workers;
   std::uint64_t m_seed;
   Observer* m_observer;
+  Mode m_mode;
   std::stop_source m_stop;
   WorkerPool& m_pool;
   Timekeeper& m_timekeeper;
@@ -352,6 +382,10 @@ class RunState {
   alignas(64) std::atomic<std::uint32_t> m_remaining;
   // Final failures so far; touched only on the failure path, and only with a failure policy.
   alignas(64) std::atomic<std::uint32_t> m_failures{0};
+  // Set once by cancel (or the failure policy); read before every attempt, relaxed: it publishes
+  // nothing, a task started just after cancel() is allowed, and it only ever goes from false to true.
+  // Seq_cst where it is set, so that parked workers woken afterwards see it (EventCount's argument).
+  alignas(64) std::atomic<bool> m_cancelled{false};
 
   // Delayed retries: a min-heap on due time. m_next_due (never when empty) lets workers skip the lock
   // while nothing waits; it is written under the lock, read without it (a stale value delays a pick-up
@@ -360,6 +394,9 @@ class RunState {
   std::atomic<std::uint32_t> m_waiting{0};
   Mutex m_retry_mutex;
   std::vector<std::pair<Nanos, std::uint32_t>> m_retry_heap DAGSCHED_GUARDED_BY(m_retry_mutex);
+
+  Mutex m_causes_mutex;
+  std::unordered_map<std::uint32_t, SkipCauses> m_failed_lists DAGSCHED_GUARDED_BY(m_causes_mutex);
 };
 
 }  // namespace dagsched::detail

@@ -18,6 +18,12 @@ std::string_view to_string(Status status) noexcept {
   return "unknown";
 }
 
+SkipCauses::SkipCauses(std::vector<std::string> ids) {
+  if (!ids.empty()) {
+    m_list = new List{{1}, std::move(ids)};
+  }
+}
+
 std::ostream& operator<<(std::ostream& os, Status status) { return os << to_string(status); }
 
 }  // namespace dagsched

@@ -38,11 +38,11 @@ void Engine::cancel(std::uint64_t which) noexcept {
     if (which != run_serial || !run.has_value()) {
       return;  // that run has ended: nothing left to stop
     }
+    run->mark_cancelled();
     stop = run_stop;
   }
-  // seq_cst, then a notify: parked workers must wake to end the tasks waiting for a retry (see
+  // Then a notify: parked workers must wake to end the tasks waiting for a retry (see
   // RunState::retry_ready). The stop request runs tasks' stop callbacks, so no lock is held.
-  cancelled_run.store(which, std::memory_order_seq_cst);
   stop.request_stop();
   pool.wake_all();
 }
@@ -228,9 +228,12 @@ FailurePolicy FailurePolicy::max_failures(std::uint32_t n) {
   return FailurePolicy(n);
 }
 
-ResultSet TaskScheduler::run(const RunOptions& options) { return start(options).wait(); }
+// run() keeps its handle to itself, so nobody can ask it for progress: its workers skip the per-task count.
+ResultSet TaskScheduler::run(const RunOptions& options) { return start_run(options, false).wait(); }
 
-RunHandle TaskScheduler::start(const RunOptions& options) {
+RunHandle TaskScheduler::start(const RunOptions& options) { return start_run(options, true); }
+
+RunHandle TaskScheduler::start_run(const RunOptions& options, bool counted) {
   detail::Engine& e = *m_engine;
   if (e.running.exchange(true, std::memory_order_acquire)) {
     throw std::logic_error("run/start called while this TaskScheduler is running (or being changed by another thread)");
@@ -261,8 +264,8 @@ RunHandle TaskScheduler::start(const RunOptions& options) {
     e.run_stop = stop;
     e.final_progress = Progress{};
     e.run.emplace(detail::RunSetup{e.graph, e.frozen, *e.ids, e.results->data(), e.results->constructed, e.pool,
-                                   e.timekeeper, e.cancelled_run, serial, options.failure_policy.limit(), seed,
-                                   observer, std::move(stop), e.serial});
+                                   e.timekeeper, options.failure_policy.limit(), seed, observer, counted,
+                                   std::move(stop), e.serial});
   } catch (...) {
     e.observer.reset();
     e.recorder.reset();

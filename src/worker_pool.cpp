@@ -128,10 +128,14 @@ void WorkerPool::thread_main(Worker& worker) {
     if (m_stop.load(std::memory_order_relaxed)) {
       return;
     }
-    if (m_state->observed()) {
-      work<true>(worker, *m_state);
+    // One instantiation per mode a run can have (an observed run takes the slow path for everything).
+    const RunState::Mode mode = m_state->mode();
+    if (mode.observed) {
+      work<true, true, true>(worker, *m_state);
+    } else if (mode.extras) {
+      mode.counted ? work<false, true, true>(worker, *m_state) : work<false, true, false>(worker, *m_state);
     } else {
-      work<false>(worker, *m_state);
+      mode.counted ? work<false, false, true>(worker, *m_state) : work<false, false, false>(worker, *m_state);
     }
     if (m_active.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       {
@@ -143,7 +147,7 @@ void WorkerPool::thread_main(Worker& worker) {
   }
 }
 
-template <bool Observed>
+template <bool Observed, bool Extras, bool Counted>
 void WorkerPool::work(Worker& worker, RunState& state) {
   // No thief can hold a pointer into this deque's old rings: the previous run has fully ended.
   worker.deque.reclaim();
@@ -152,8 +156,15 @@ void WorkerPool::work(Worker& worker, RunState& state) {
   // end while this worker still holds work, so nothing is lost, and the shared counter is touched once
   // per idle transition instead of once per task.
   std::uint32_t finished = 0;
+  WorkerCounters& counters = state.counters(worker.index);
+  std::uint64_t finished_total = 0;  // this run's, for progress reports
+  bool busy = false;
   for (;;) {
     std::uint32_t item = find_work(worker, state);
+    if (item == none && busy) {
+      busy = false;
+      counters.busy.store(0, std::memory_order_relaxed);
+    }
     for (int round = 0; item == none && round < spin_rounds; ++round) {
       if (finished != 0) {
         const bool last = state.count_finished(finished);
@@ -170,7 +181,20 @@ void WorkerPool::work(Worker& worker, RunState& state) {
       item = find_work(worker, state);
     }
     if (item != none) {
-      finished += state.execute<Observed>(item, worker);
+      if (!busy) {
+        busy = true;
+        counters.busy.store(1, std::memory_order_relaxed);
+      }
+      const std::uint32_t n = state.execute<Observed, Extras, Counted>(item, worker);
+      finished += n;
+      // Live first, then the total: a concurrent report may briefly undercount, never count twice. (An
+      // uncounted run publishes its total per call only: progress() cannot be asked for, but the final
+      // counts still come from here.)
+      if constexpr (Counted) {
+        counters.live.store(0, std::memory_order_relaxed);
+      }
+      finished_total += n;
+      counters.finished.store(finished_total, std::memory_order_relaxed);
       continue;
     }
 

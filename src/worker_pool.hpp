@@ -56,7 +56,7 @@ class WorkerPool {
   struct Worker;
 
   void thread_main(Worker& worker);
-  template <bool Observed>
+  template <bool Observed, bool Extras, bool Counted>
   void work(Worker& worker, RunState& state);
   [[nodiscard]] std::uint32_t find_work(Worker& worker, RunState& state);
   [[nodiscard]] std::uint32_t steal(Worker& worker);

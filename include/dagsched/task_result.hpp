@@ -2,6 +2,8 @@
 #pragma once
 
 #include <any>
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <iosfwd>
@@ -27,6 +29,59 @@ enum class Status : std::uint8_t {
 /// Writes `to_string(status)`.
 std::ostream& operator<<(std::ostream& os, Status status);
 
+/// The ids of the failed tasks that caused a skip: an immutable list, shared by the copies of one handle
+/// (one pointer wide, so that it costs a result slot 8 bytes). Copying is a reference-count increment;
+/// thread-safe like a `std::shared_ptr<const T>`.
+class SkipCauses {
+ public:
+  SkipCauses() noexcept = default;
+  /// A new list holding `ids` (empty `ids` gives an empty handle).
+  explicit SkipCauses(std::vector<std::string> ids);
+  SkipCauses(const SkipCauses& other) noexcept : m_list(other.m_list) {
+    if (m_list != nullptr) {
+      m_list->refs.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  SkipCauses(SkipCauses&& other) noexcept : m_list(other.m_list) { other.m_list = nullptr; }
+  SkipCauses& operator=(const SkipCauses& other) noexcept {
+    SkipCauses(other).swap(*this);
+    return *this;
+  }
+  SkipCauses& operator=(SkipCauses&& other) noexcept {
+    SkipCauses(std::move(other)).swap(*this);
+    return *this;
+  }
+  ~SkipCauses() { reset(); }
+
+  void reset() noexcept {
+    if (m_list != nullptr && m_list->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      delete m_list;
+    }
+    m_list = nullptr;
+  }
+  void swap(SkipCauses& other) noexcept { std::swap(m_list, other.m_list); }
+
+  /// The ids, each once, sorted.
+  [[nodiscard]] std::span<const std::string> ids() const noexcept {
+    return m_list != nullptr ? std::span<const std::string>(m_list->ids) : std::span<const std::string>();
+  }
+  [[nodiscard]] bool empty() const noexcept { return m_list == nullptr; }
+  [[nodiscard]] std::size_t size() const noexcept { return ids().size(); }
+  [[nodiscard]] const std::string& operator[](std::size_t i) const noexcept { return m_list->ids[i]; }
+  [[nodiscard]] auto begin() const noexcept { return ids().begin(); }
+  [[nodiscard]] auto end() const noexcept { return ids().end(); }
+  [[nodiscard]] explicit operator bool() const noexcept { return m_list != nullptr; }
+  /// Whether both handles share one list (not whether the ids are equal).
+  [[nodiscard]] bool same_list(const SkipCauses& other) const noexcept { return m_list == other.m_list; }
+
+ private:
+  struct List {
+    std::atomic<std::uint32_t> refs{1};
+    std::vector<std::string> ids;
+  };
+  List* m_list = nullptr;
+};
+
 /// The result of one task after `TaskScheduler::run()`.
 ///
 /// Invariants, per status:
@@ -43,14 +98,12 @@ struct TaskResult {
   std::any result;
   std::exception_ptr error;
   int attempts = 0;
-  /// For a skipped task, the ids of the failed tasks upstream whose failure skipped it (each once, in no
-  /// particular order); null otherwise. Shared, read-only, by the skipped tasks of one cascade.
-  std::shared_ptr<const std::vector<std::string>> skipped_by;
+  /// For a skipped task, the ids of the failed tasks upstream whose failure skipped it (each once,
+  /// sorted); empty otherwise. Shared, read-only, by the skipped tasks of one cascade.
+  SkipCauses skipped_by;
 
-  /// `*skipped_by`, or an empty span when the task was not skipped.
-  [[nodiscard]] std::span<const std::string> skip_causes() const noexcept {
-    return skipped_by ? std::span<const std::string>(*skipped_by) : std::span<const std::string>();
-  }
+  /// `skipped_by.ids()`: empty unless the task was skipped.
+  [[nodiscard]] std::span<const std::string> skip_causes() const noexcept { return skipped_by.ids(); }
 
   /// True when `status == Status::success`.
   [[nodiscard]] bool ok() const noexcept { return status == Status::success; }

@@ -293,6 +293,8 @@ class TaskScheduler {
     return add_erased(std::move(task_id), detail::TaskFn(std::forward<F>(execute_fn)), refs, retries, options);
   }
 
+  RunHandle start_run(const RunOptions& options, bool counted);
+
   // `options` is null for the spec's overloads; when set, its fields other than `retries` are moved from.
   TaskHandle add_erased(std::string task_id, detail::TaskFn execute_fn, std::span<const DependencyRef> dependencies,
                         int retries, TaskOptions* options);

@@ -7,6 +7,7 @@
 
 #include <any>
 #include <cstddef>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <new>
@@ -59,7 +60,9 @@ class TaskFn {
 
   /// Calls the body once. A value it returns is stored in `out`; a void body leaves `out` empty.
   /// Whatever the body throws propagates. `ctx` must be non-null for a body that takes a context.
-  void operator()(std::any& out, TaskContext* ctx = nullptr) { m_vt->invoke(m_buf, out, ctx); }
+  void operator()(std::any& out) { m_vt->invoke(m_buf, out); }
+  /// As above, for a body that may take a context (`takes_context()`); `ctx` is passed to it.
+  void operator()(std::any& out, TaskContext& ctx) { m_vt->invoke_with(m_buf, out, ctx); }
 
   [[nodiscard]] explicit operator bool() const noexcept { return m_vt != nullptr; }
 
@@ -74,7 +77,8 @@ class TaskFn {
                                       alignof(Fn) <= alignof(void*) && std::is_nothrow_move_constructible_v<Fn>;
 
   struct VTable {
-    void (*invoke)(void* self, std::any& out, TaskContext* ctx);
+    void (*invoke)(void* self, std::any& out);
+    void (*invoke_with)(void* self, std::any& out, TaskContext& ctx);
     void (*relocate)(void* dst, void* src) noexcept;
     void (*destroy)(void* self) noexcept;
     bool takes_context;
@@ -93,16 +97,12 @@ class TaskFn {
     }
   }
 
+  // The fast path's entry: no context argument to pass. A body that wants a context is always called
+  // through invoke_with (the engine checks takes_context() first), so this one never runs for it.
   template <class Fn>
-  static void invoke_impl(void* self, std::any& out, [[maybe_unused]] TaskContext* ctx) {
+  static void invoke_impl(void* self, std::any& out) {
     if constexpr (wants_context<Fn>) {
-      using R = std::invoke_result_t<Fn&, TaskContext&>;
-      if constexpr (std::is_void_v<R>) {
-        std::invoke(target<Fn>(self), *ctx);
-        out.reset();
-      } else {
-        out = std::invoke(target<Fn>(self), *ctx);
-      }
+      std::terminate();
     } else {
       using R = std::invoke_result_t<Fn&>;
       if constexpr (std::is_void_v<R>) {
@@ -111,6 +111,21 @@ class TaskFn {
       } else {
         out = std::invoke(target<Fn>(self));
       }
+    }
+  }
+
+  template <class Fn>
+  static void invoke_with_impl(void* self, std::any& out, [[maybe_unused]] TaskContext& ctx) {
+    if constexpr (wants_context<Fn>) {
+      using R = std::invoke_result_t<Fn&, TaskContext&>;
+      if constexpr (std::is_void_v<R>) {
+        std::invoke(target<Fn>(self), ctx);
+        out.reset();
+      } else {
+        out = std::invoke(target<Fn>(self), ctx);
+      }
+    } else {
+      invoke_impl<Fn>(self, out);
     }
   }
 
@@ -135,7 +150,8 @@ class TaskFn {
   }
 
   template <class Fn>
-  static constexpr VTable vtable_for{&invoke_impl<Fn>, &relocate_impl<Fn>, &destroy_impl<Fn>, wants_context<Fn>};
+  static constexpr VTable vtable_for{&invoke_impl<Fn>, &invoke_with_impl<Fn>, &relocate_impl<Fn>, &destroy_impl<Fn>,
+                                     wants_context<Fn>};
 
   void reset() noexcept {
     if (m_vt != nullptr) {
