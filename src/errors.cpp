@@ -42,6 +42,11 @@ std::string timeout_message(const std::string& task_id, int attempt, std::chrono
 
 }  // namespace
 
+ResourceError::ResourceError(std::string task_id, std::string pool, const std::string& why)
+    : GraphError("task '" + task_id + "' needs resource '" + pool + "': " + why),
+      m_task_id(std::move(task_id)),
+      m_pool(std::move(pool)) {}
+
 TimeoutError::TimeoutError(const std::string& task_id, int attempt, std::chrono::nanoseconds limit, bool deadline,
                            std::exception_ptr cause)
     : std::runtime_error(timeout_message(task_id, attempt, limit, deadline)),

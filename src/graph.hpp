@@ -11,6 +11,7 @@
 #include "dagsched/detail/task_fn.hpp"
 #include "dagsched/task_options.hpp"
 #include "id_table.hpp"
+#include "resource_broker.hpp"
 
 namespace dagsched::detail {
 
@@ -42,6 +43,9 @@ struct TaskExtra {
   std::chrono::nanoseconds deadline{0};
   TriggerRule trigger = TriggerRule::all_success;
   bool takes_context = false;
+  int priority = 0;
+  std::vector<ResourceRequest> resources;  // as given
+  std::vector<Need> needs;                 // the same, resolved against Graph::pools by start()
 };
 
 /// The graph under construction. Indices are those of the scheduler's IdTable.
@@ -51,6 +55,7 @@ struct Graph {
   std::uint32_t placeholders = 0;    // nodes with an empty fn
   std::vector<TaskExtra> extras;     // see TaskNode::extra
   std::uint32_t context_tasks = 0;   // extras whose body takes a TaskContext (they need stop tokens)
+  std::vector<std::pair<std::string, std::uint32_t>> pools;  // add_resource: name, capacity
 
   [[nodiscard]] std::uint32_t size() const noexcept { return static_cast<std::uint32_t>(nodes.size()); }
 };

@@ -55,7 +55,15 @@ RunState::RunState(const RunSetup& setup)
       m_owner(setup.owner),
       m_counters(std::make_unique<WorkerCounters[]>(setup.pool.size())),
       m_pending(setup.graph.extras.empty() ? nullptr : std::make_unique<Pending[]>(setup.graph.extras.size())),
-      m_remaining(setup.frozen.size) {}
+      m_remaining(setup.frozen.size) {
+  if (!setup.graph.pools.empty()) {
+    std::vector<std::uint32_t> capacities;
+    for (const auto& pool : setup.graph.pools) {
+      capacities.push_back(pool.second);
+    }
+    m_broker.reset(capacities);
+  }
+}
 
 RunState::~RunState() = default;
 
@@ -101,10 +109,52 @@ void RunState::record_failure() noexcept {
 }
 
 void RunState::cancel_run() noexcept {
-  // seq_cst, then a notify: parked workers must wake to end the tasks waiting for a retry.
-  m_cancelled.store(true, std::memory_order_seq_cst);
+  mark_cancelled();
   m_stop.request_stop();
   m_pool.wake_all();
+}
+
+void RunState::mark_cancelled() noexcept {
+  // seq_cst, then (the caller) a notify: parked workers must wake to end the tasks waiting for a retry.
+  m_cancelled.store(true, std::memory_order_seq_cst);
+  drain_waiters();
+}
+
+void RunState::drain_waiters() {
+  std::vector<std::uint32_t> drained;
+  m_broker.drain(drained);
+  for (const std::uint32_t task : drained) {
+    push_retry(0, task);  // due at once: a worker ends it cancelled
+  }
+}
+
+bool RunState::acquire_units(std::uint32_t task, const TaskExtra& extra, Pending& state) {
+  if (m_broker.acquire(task, extra.needs, extra.priority)) {
+    state.holds = true;
+    return true;
+  }
+  state.parked = true;
+  m_waiting.fetch_add(1, std::memory_order_relaxed);
+  // A cancel that drained the waiters just before this task queued would leave it there for good: look
+  // again. (The cancel flag is set before the drain takes the broker's lock, which this task's acquire
+  // took after, or the drain found the task queued.)
+  if (m_cancelled.load(std::memory_order_seq_cst)) {
+    drain_waiters();
+  }
+  return false;
+}
+
+void RunState::release_units(const TaskExtra& extra, Pending& state) {
+  state.holds = false;
+  std::vector<std::uint32_t> granted;
+  m_broker.release(extra.needs, granted);
+  for (const std::uint32_t task : granted) {
+    m_pending[m_nodes[task].extra - 1].holds = true;  // published by the retry heap's lock
+    push_retry(0, task);
+  }
+  if (!granted.empty()) {
+    m_pool.timer_wake();  // as a due retry would: parked workers look at the heap
+  }
 }
 
 bool RunState::cancelled(TaskResult& result, int attempts) noexcept {
@@ -177,10 +227,17 @@ RunState::Outcome RunState::run_slow(std::uint32_t item, TaskNode& node, TaskRes
   const std::uint32_t task = item & index_mask;
   const TaskExtra* extra = node.extra != 0 ? &m_extras[node.extra - 1] : nullptr;
   Pending* pending = extra != nullptr ? &m_pending[node.extra - 1] : nullptr;
-  const int made = pending != nullptr ? pending->attempts : 0;
-  if (task >= m_construct_from && made == 0) {
+  if (task >= m_construct_from && (pending == nullptr || !pending->constructed)) {
     ::new (static_cast<void*>(&result)) TaskResult();
   }
+  if (pending != nullptr) {
+    pending->constructed = true;
+    if (pending->parked) {  // back from the retry heap (a due retry, or granted units)
+      pending->parked = false;
+      m_waiting.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
+  const int made = pending != nullptr ? pending->attempts : 0;
   WorkerCounters& counters = m_counters[worker];
   if ((item & poison_bit) != 0 && (extra == nullptr || extra->trigger != TriggerRule::all_done)) {
     skip(node, result);
@@ -191,18 +248,15 @@ RunState::Outcome RunState::run_slow(std::uint32_t item, TaskNode& node, TaskRes
     return Outcome::failure;
   }
   if (is_cancelled()) {
+    if (pending != nullptr && pending->holds) {
+      release_units(*extra, *pending);
+    }
     cancelled(result, made);
     WorkerCounters::bump(counters.cancelled);
-    if (made != 0) {
-      m_waiting.fetch_sub(1, std::memory_order_relaxed);
-    }
     if (m_observer != nullptr) {
       notify_finish(task, made, result, worker);
     }
     return Outcome::success;  // see cancelled()
-  }
-  if (made != 0) {
-    m_waiting.fetch_sub(1, std::memory_order_relaxed);
   }
   const Outcome outcome = attempts(task, node, result, worker);
   if (outcome != Outcome::pending && m_observer != nullptr) {
@@ -221,6 +275,9 @@ RunState::Outcome RunState::attempts(std::uint32_t task, TaskNode& node, TaskRes
       WorkerCounters::bump(m_counters[worker].cancelled);
       cancelled(result, state.attempts);
       return Outcome::success;
+    }
+    if (extra != nullptr && !extra->needs.empty() && !state.holds && !acquire_units(task, *extra, state)) {
+      return Outcome::pending;  // parked until its units are granted
     }
     const int attempt = ++state.attempts;
     const Nanos start = clock_now();
@@ -275,6 +332,9 @@ RunState::Outcome RunState::attempts(std::uint32_t task, TaskNode& node, TaskRes
       error = std::current_exception();
     }
     const Nanos end = clock_now();
+    if (state.holds) {
+      release_units(*extra, state);  // not held across a retry's wait
+    }
     if (limit_at != never && end >= limit_at) {
       error = std::make_exception_ptr(TimeoutError(m_ids.name(task), attempt, limit, limit_is_deadline, error));
       permanent = false;
@@ -327,6 +387,8 @@ RunState::Outcome RunState::attempts(std::uint32_t task, TaskNode& node, TaskRes
       m_observer->on_retry_scheduled(event(task, attempt, worker), delay);
     }
     if (delay.count() != 0) {
+      state.parked = true;
+      m_waiting.fetch_add(1, std::memory_order_relaxed);
       push_retry(add_saturated(end, delay), task);
       return Outcome::pending;
     }
@@ -335,14 +397,17 @@ RunState::Outcome RunState::attempts(std::uint32_t task, TaskNode& node, TaskRes
 
 void RunState::push_retry(Nanos due, std::uint32_t task) {
   due = std::min(due, never - 1);  // `never` means "nothing waits"; a saturated due time still waits
-  m_waiting.fetch_add(1, std::memory_order_relaxed);
   {
     Lock lock(m_retry_mutex);
     m_retry_heap.emplace_back(due, task);
     std::push_heap(m_retry_heap.begin(), m_retry_heap.end(), std::greater<>());
     m_next_due.store(m_retry_heap.front().first, std::memory_order_relaxed);
   }
-  m_timekeeper.wake_at(due, m_pool);
+  if (due > clock_now()) {
+    m_timekeeper.wake_at(due, m_pool);
+  } else {
+    m_pool.timer_wake();  // due already: no need for the timer thread
+  }
 }
 
 std::uint32_t RunState::pop_retry_slow() {

@@ -232,7 +232,7 @@ class RunState {
 
   /// Cancels the run (RunHandle::cancel(), under the engine's run mutex, which keeps this object alive):
   /// tasks not yet started end cancelled. The caller then requests the stop source and wakes the workers.
-  void mark_cancelled() noexcept { m_cancelled.store(true, std::memory_order_seq_cst); }
+  void mark_cancelled() noexcept;
 
   /// Raises on_run_start and on_task_ready for the roots. Called by the thread starting the run, first.
   void announce_start();
@@ -349,9 +349,19 @@ class RunState {
 
   /// Per-run state of a task on the slow path with TaskExtra (indexed like Graph::extras).
   struct Pending {
-    int attempts = 0;       // attempts made so far in this run
-    Nanos first_start = 0;  // when the first began
+    int attempts = 0;          // attempts made so far in this run
+    Nanos first_start = 0;     // when the first began
+    bool constructed = false;  // its result slot is alive (it may come back to run_slow several times)
+    bool parked = false;       // waiting for a retry's due time or for resource units (counted in m_waiting)
+    bool holds = false;        // holds its resource units (taken for it, possibly by another thread)
   };
+
+  /// Takes the task's units or parks it until they are granted. Returns whether it may run now.
+  bool acquire_units(std::uint32_t task, const TaskExtra& extra, Pending& state);
+  /// Gives the task's units back and makes ready the tasks they let start.
+  void release_units(const TaskExtra& extra, Pending& state);
+  /// Moves every task waiting for units to the ready heap (the run is cancelled: they end cancelled).
+  void drain_waiters();
 
   ChunkedArray<TaskNode>& m_nodes;  // the bodies are called, so not const; the scheduler does not touch them meanwhile
   const ChunkedArray<std::uint32_t>& m_deps;
@@ -394,6 +404,8 @@ class RunState {
   std::atomic<std::uint32_t> m_waiting{0};
   Mutex m_retry_mutex;
   std::vector<std::pair<Nanos, std::uint32_t>> m_retry_heap DAGSCHED_GUARDED_BY(m_retry_mutex);
+
+  ResourceBroker m_broker;
 
   Mutex m_causes_mutex;
   std::unordered_map<std::uint32_t, SkipCauses> m_failed_lists DAGSCHED_GUARDED_BY(m_causes_mutex);

@@ -38,7 +38,7 @@ void Engine::cancel(std::uint64_t which) noexcept {
     if (which != run_serial || !run.has_value()) {
       return;  // that run has ended: nothing left to stop
     }
-    run->mark_cancelled();
+    run->mark_cancelled();  // also ends the tasks waiting for resource units
     stop = run_stop;
   }
   // Then a notify: parked workers must wake to end the tasks waiting for a retry (see
@@ -117,11 +117,15 @@ void validate(const std::string& task_id, const TaskOptions& options) {
   if (!(r.jitter >= 0.0 && r.jitter <= 1.0)) reject("retry.jitter must be between 0 and 1");
   if (options.timeout.count() < 0) reject("timeout must not be negative");
   if (options.deadline.count() < 0) reject("deadline must not be negative");
+  for (const ResourceRequest& request : options.resources) {
+    if (request.pool.empty()) reject("a resource request names no pool");
+    if (request.units == 0) reject("a resource request asks for 0 units");
+  }
 }
 
 /// Whether `options` asks for anything the spec's fast path does not do (retries alone it does).
 bool needs_slow_path(const TaskOptions& options) noexcept {
-  return options.retry.delay.count() != 0 || static_cast<bool>(options.retry.retry_if) ||
+  return options.retry.delay.count() != 0 || static_cast<bool>(options.retry.retry_if) || !options.resources.empty() ||
          options.timeout.count() != 0 || options.deadline.count() != 0 || options.trigger != TriggerRule::all_success;
 }
 
@@ -213,6 +217,8 @@ TaskHandle TaskScheduler::add_erased(std::string task_id, detail::TaskFn execute
       x.timeout = options->timeout;
       x.deadline = options->deadline;
       x.trigger = options->trigger;
+      x.priority = options->priority;
+      x.resources = std::move(options->resources);
     }
     graph.context_tasks += x.takes_context ? 1 : 0;
     node.extra = static_cast<std::uint32_t>(graph.extras.size());
@@ -220,6 +226,52 @@ TaskHandle TaskScheduler::add_erased(std::string task_id, detail::TaskFn execute
   e.frozen_valid = false;
   return TaskHandle(index, e.serial);
 }
+
+void TaskScheduler::add_resource(std::string name, std::uint32_t capacity) {
+  detail::Engine& e = *m_engine;
+  RunningGuard guard(e.running, "add_resource");
+  if (name.empty()) {
+    throw std::invalid_argument("add_resource: the pool needs a name");
+  }
+  if (capacity == 0) {
+    throw std::invalid_argument("add_resource: pool '" + name + "' needs a capacity of at least 1");
+  }
+  for (const auto& pool : e.graph.pools) {
+    if (pool.first == name) {
+      throw std::invalid_argument("add_resource: pool '" + name + "' is already declared");
+    }
+  }
+  e.graph.pools.emplace_back(std::move(name), capacity);
+}
+
+namespace {
+
+/// Resolves every task's resource requests against the declared pools (the same pool named twice adds up).
+/// Throws ResourceError before anything runs.
+void resolve_resources(detail::Graph& graph, const detail::IdTable& ids) {
+  for (detail::TaskExtra& x : graph.extras) {
+    x.needs.clear();
+    for (const ResourceRequest& r : x.resources) {
+      const auto it =
+          std::find_if(graph.pools.begin(), graph.pools.end(), [&](const auto& pool) { return pool.first == r.pool; });
+      if (it == graph.pools.end()) {
+        throw ResourceError(ids.name(x.task), r.pool, "no such pool (see TaskScheduler::add_resource)");
+      }
+      const auto pool = static_cast<std::uint32_t>(it - graph.pools.begin());
+      auto need = std::find_if(x.needs.begin(), x.needs.end(), [&](const detail::Need& n) { return n.pool == pool; });
+      if (need == x.needs.end()) {
+        need = x.needs.insert(x.needs.end(), detail::Need{pool, 0});
+      }
+      if (it->second - need->units < r.units) {
+        throw ResourceError(ids.name(x.task), r.pool,
+                            "asks for more units than the pool's capacity of " + std::to_string(it->second));
+      }
+      need->units += r.units;
+    }
+  }
+}
+
+}  // namespace
 
 FailurePolicy FailurePolicy::max_failures(std::uint32_t n) {
   if (n == 0) {
@@ -244,6 +296,7 @@ RunHandle TaskScheduler::start_run(const RunOptions& options, bool counted) {
       e.frozen = detail::freeze(e.graph, *e.ids);  // throws on a bad graph, before anything runs
       e.frozen_valid = true;
     }
+    resolve_resources(e.graph, *e.ids);  // throws on an impossible request, before anything runs
     const std::uint32_t n = e.graph.size();
     if (!e.results || e.results.use_count() > 1 || e.results->capacity() < n) {
       e.results = std::make_shared<detail::ResultBlock>(n);

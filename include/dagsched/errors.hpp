@@ -58,6 +58,20 @@ class CycleError : public GraphError {
   std::vector<std::string> m_cycle;
 };
 
+/// `run()` found a task needing a resource pool that was never declared, or more units than the pool has.
+class ResourceError : public GraphError {
+ public:
+  ResourceError(std::string task_id, std::string pool, const std::string& why);
+  /// The task with the impossible request.
+  [[nodiscard]] const std::string& task_id() const noexcept { return m_task_id; }
+  /// The pool it names.
+  [[nodiscard]] const std::string& pool() const noexcept { return m_pool; }
+
+ private:
+  std::string m_task_id;
+  std::string m_pool;
+};
+
 /// Thrown by a task body (directly, or as a base class of its own error) to say that retrying cannot help:
 /// the task fails at once, whatever attempts it has left.
 class PermanentError : public std::runtime_error {

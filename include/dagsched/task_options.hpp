@@ -6,6 +6,8 @@
 #include <exception>
 #include <functional>
 #include <limits>
+#include <string>
+#include <vector>
 
 namespace dagsched {
 
@@ -65,6 +67,12 @@ enum class TriggerRule : std::uint8_t {
   all_done,
 };
 
+/// Units of a resource pool (`TaskScheduler::add_resource`) that a task holds while an attempt runs.
+struct ResourceRequest {
+  std::string pool;
+  std::uint32_t units = 1;
+};
+
 /// Settings for one task, given to `TaskScheduler::add_task`. The defaults give the spec's behaviour: no
 /// retries, every error retried at once, no timeouts, `all_success`.
 struct TaskOptions {
@@ -80,6 +88,11 @@ struct TaskOptions {
   std::chrono::nanoseconds deadline{0};
   /// When the task may start.
   TriggerRule trigger = TriggerRule::all_success;
+  /// Pool units each attempt needs, all taken at once before it starts and given back when it ends (not
+  /// held during a retry's wait). A task waiting for units holds no worker.
+  std::vector<ResourceRequest> resources = {};
+  /// Among tasks waiting for the same units, higher priorities are served first (then arrival order).
+  int priority = 0;
 };
 
 }  // namespace dagsched

@@ -251,6 +251,12 @@ class TaskScheduler {
   /// is destroyed), `add_task`, `run` and `start` throw `std::logic_error`.
   [[nodiscard]] RunHandle start(const RunOptions& options = {});
 
+  /// Declares a resource pool of `capacity` units (GPUs, database connections, licences...) that tasks
+  /// can require through `TaskOptions::resources`. Never more than `capacity` units are in use at once.
+  /// Throws `std::invalid_argument` for an empty name, a name already declared, or a capacity of 0;
+  /// `std::logic_error` during a run.
+  void add_resource(std::string name, std::uint32_t capacity);
+
   /// Number of worker threads.
   [[nodiscard]] std::size_t max_workers() const noexcept;
 

@@ -1,0 +1,310 @@
+// Resource pools (TaskScheduler::add_resource, TaskOptions::resources): the capacity bound, no
+// head-of-line blocking, no starvation, priorities among waiters, retries and cancellation.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dagsched/dagsched.hpp"
+#include "test_util.hpp"
+
+namespace {
+
+using dagsched::ResourceError;
+using dagsched::ResultSet;
+using dagsched::Status;
+using dagsched::TaskOptions;
+using dagsched::TaskScheduler;
+using dagsched_test::Flag;
+using dagsched_test::kGenerousTimeout;
+using namespace std::chrono_literals;
+
+TaskOptions Needs(std::vector<dagsched::ResourceRequest> resources, int priority = 0) {
+  TaskOptions o;
+  o.resources = std::move(resources);
+  o.priority = priority;
+  return o;
+}
+
+/// Counts units in use per pool from inside the task bodies, and remembers the peak.
+class UsageTracker {
+ public:
+  explicit UsageTracker(std::size_t pools) : m_now(pools, 0), m_peak(pools, 0) {}
+  void enter(const std::vector<std::pair<std::size_t, unsigned>>& needs) {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    for (auto [pool, units] : needs) {
+      m_now[pool] += units;
+      m_peak[pool] = std::max(m_peak[pool], m_now[pool]);
+    }
+  }
+  void leave(const std::vector<std::pair<std::size_t, unsigned>>& needs) {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    for (auto [pool, units] : needs) {
+      m_now[pool] -= units;
+    }
+  }
+  [[nodiscard]] unsigned peak(std::size_t pool) const {
+    std::lock_guard<std::mutex> lock(m_mutex);
+    return m_peak[pool];
+  }
+
+ private:
+  mutable std::mutex m_mutex;
+  std::vector<unsigned> m_now;
+  std::vector<unsigned> m_peak;
+};
+
+class Resources : public testing::TestWithParam<std::size_t> {};
+
+TEST_P(Resources, CapacityIsNeverExceededUnderRandomStress) {
+  const std::uint64_t seed = dagsched_test::BaseSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  const std::vector<std::pair<std::string, unsigned>> pools = {{"gpu", 2}, {"db", 3}, {"licence", 1}};
+  TaskScheduler s(GetParam());
+  for (const auto& [name, capacity] : pools) {
+    s.add_resource(name, capacity);
+  }
+  UsageTracker usage(pools.size());
+  constexpr int tasks = 300;
+  for (int i = 0; i < tasks; ++i) {
+    std::vector<std::pair<std::size_t, unsigned>> needs;
+    std::vector<dagsched::ResourceRequest> requests;
+    for (std::size_t p = 0; p < pools.size(); ++p) {
+      if (rng() % 3 == 0) {
+        const auto units = static_cast<unsigned>(1 + rng() % pools[p].second);
+        needs.emplace_back(p, units);
+        requests.push_back({pools[p].first, units});
+      }
+    }
+    std::vector<std::string> deps;
+    for (int k = 0; k < 2 && i > 0; ++k) {
+      if (rng() % 2 == 0) {
+        deps.push_back("t" + std::to_string(rng() % static_cast<std::uint64_t>(i)));
+      }
+    }
+    std::sort(deps.begin(), deps.end());
+    deps.erase(std::unique(deps.begin(), deps.end()), deps.end());
+    const bool fails = rng() % 10 == 0;
+    TaskOptions o = Needs(requests, static_cast<int>(rng() % 3));
+    o.retries = 1;
+    s.add_task(
+        "t" + std::to_string(i),
+        [&usage, needs, fails] {
+          usage.enter(needs);
+          std::this_thread::sleep_for(50us);
+          usage.leave(needs);
+          if (fails) {
+            throw std::runtime_error("planned");
+          }
+        },
+        deps, o);
+  }
+  const ResultSet r = s.run();
+  EXPECT_EQ(r.size(), static_cast<std::size_t>(tasks));
+  for (std::size_t p = 0; p < pools.size(); ++p) {
+    EXPECT_LE(usage.peak(p), pools[p].second) << pools[p].first;
+  }
+  for (const auto& [id, result] : r) {
+    EXPECT_NE(result.status, Status::cancelled) << id;
+    if (result.status == Status::failed) {
+      EXPECT_EQ(result.attempts, 2) << id;
+    }
+  }
+}
+
+TEST_P(Resources, ASmallRequestPassesALargeOneThatDoesNotFitYet) {
+  if (GetParam() < 2) {
+    GTEST_SKIP() << "needs a worker for the holder and one for the others";
+  }
+  TaskScheduler s(GetParam());
+  s.add_resource("gpu", 2);
+  Flag holding, release, small_done;
+  s.add_task(
+      "hold",
+      [&] {
+        holding.set();
+        EXPECT_TRUE(release.wait_for(kGenerousTimeout));
+      },
+      {}, Needs({{"gpu", 1}}));
+  s.add_task("kick", [&] { EXPECT_TRUE(holding.wait_for(kGenerousTimeout)); });
+  s.add_task(
+      "big", [] {}, {"kick"}, Needs({{"gpu", 2}}, /*priority=*/5));
+  s.add_task(
+      "small", [&] { small_done.set(); }, {"kick"}, Needs({{"gpu", 1}}));
+  dagsched::RunHandle h = s.start();
+  // "small" runs while "hold" still holds one unit and "big" (higher priority) waits for two.
+  EXPECT_TRUE(small_done.wait_for(kGenerousTimeout));
+  release.set();
+  const ResultSet r = h.wait();
+  EXPECT_TRUE(r.all_succeeded());
+}
+
+TEST_P(Resources, ALargeRequestIsNotStarvedBySmallOnes) {
+  TaskScheduler s(GetParam());
+  s.add_resource("gpu", 2);
+  std::mutex m;
+  std::vector<std::string> starts;
+  auto body = [&](std::string id) {
+    return [&, id] {
+      {
+        std::lock_guard<std::mutex> lock(m);
+        starts.push_back(id);
+      }
+      std::this_thread::sleep_for(200us);
+    };
+  };
+  constexpr int smalls = 120;
+  for (int i = 0; i < smalls / 2; ++i) {
+    s.add_task("s" + std::to_string(i), body("s" + std::to_string(i)), {}, Needs({{"gpu", 1}}));
+  }
+  s.add_task("big", body("big"), {}, Needs({{"gpu", 2}}));
+  for (int i = smalls / 2; i < smalls; ++i) {
+    s.add_task("s" + std::to_string(i), body("s" + std::to_string(i)), {}, Needs({{"gpu", 1}}));
+  }
+  const ResultSet r = s.run();
+  ASSERT_TRUE(r.all_succeeded());
+  const auto big = std::find(starts.begin(), starts.end(), "big") - starts.begin();
+  // Without the reservation, "big" would wait until the small ones ran out (position ~120). With it, at
+  // most max_bypass small ones pass it once it waits, plus those already running or queued ahead of it.
+  EXPECT_LT(big, smalls / 2 + 8 + 2 * static_cast<std::ptrdiff_t>(GetParam()) + 4) << "started " << big << "th";
+}
+
+TEST(ResourcesPriority, WaitersStartInPriorityOrder) {
+  TaskScheduler s(2);
+  s.add_resource("gpu", 1);
+  Flag holding, release;
+  std::mutex m;
+  std::vector<int> order;
+  s.add_task(
+      "hold",
+      [&] {
+        holding.set();
+        EXPECT_TRUE(release.wait_for(kGenerousTimeout));
+      },
+      {}, Needs({{"gpu", 1}}, 100));
+  s.add_task("kick", [&] { EXPECT_TRUE(holding.wait_for(kGenerousTimeout)); });
+  const int priorities[] = {3, 7, 1, 9, 5};
+  for (int p : priorities) {
+    s.add_task(
+        "p" + std::to_string(p),
+        [&, p] {
+          std::lock_guard<std::mutex> lock(m);
+          order.push_back(p);
+        },
+        {"kick"}, Needs({{"gpu", 1}}, p));
+  }
+  dagsched::RunHandle h = s.start();
+  const auto give_up = std::chrono::steady_clock::now() + kGenerousTimeout;
+  while (h.progress().waiting < std::size(priorities) && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_EQ(h.progress().waiting, std::size(priorities));
+  release.set();
+  const ResultSet r = h.wait();
+  EXPECT_TRUE(r.all_succeeded());
+  EXPECT_EQ(order, (std::vector<int>{9, 7, 5, 3, 1}));
+}
+
+TEST(ResourcesRetry, UnitsAreNotHeldDuringARetryWait) {
+  TaskScheduler s(2);
+  s.add_resource("gpu", 1);
+  std::atomic<int> attempts{0};
+  Flag other_ran;
+  TaskOptions flaky = Needs({{"gpu", 1}});
+  flaky.retries = 1;
+  flaky.retry.delay = 300ms;
+  s.add_task(
+      "flaky",
+      [&] {
+        if (++attempts == 1) {
+          throw std::runtime_error("first attempt fails");
+        }
+        // By the retry, the other task has had the unit.
+        EXPECT_TRUE(other_ran.is_set());
+      },
+      {}, flaky);
+  s.add_task(
+      "other", [&] { other_ran.set(); }, {"start"}, Needs({{"gpu", 1}}));
+  s.add_task("start", [] { std::this_thread::sleep_for(50ms); });
+  const ResultSet r = s.run();
+  EXPECT_TRUE(r.all_succeeded());
+  EXPECT_EQ(r.at("flaky").attempts, 2);
+}
+
+TEST(ResourcesCancel, CancelEndsTheWaitersAndReleasesTheUnits) {
+  TaskScheduler s(2);
+  s.add_resource("gpu", 1);
+  Flag holding, release;
+  s.add_task(
+      "hold",
+      [&] {
+        holding.set();
+        EXPECT_TRUE(release.wait_for(kGenerousTimeout));
+      },
+      {}, Needs({{"gpu", 1}}));
+  s.add_task("kick", [&] { EXPECT_TRUE(holding.wait_for(kGenerousTimeout)); });
+  for (int i = 0; i < 4; ++i) {
+    s.add_task(
+        "w" + std::to_string(i), [] {}, {"kick"}, Needs({{"gpu", 1}}));
+  }
+  dagsched::RunHandle h = s.start();
+  const auto give_up = std::chrono::steady_clock::now() + kGenerousTimeout;
+  while (h.progress().waiting < 4 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(1ms);
+  }
+  h.cancel();
+  release.set();
+  ASSERT_TRUE(h.wait_for(kGenerousTimeout));
+  const ResultSet r = h.wait();
+  EXPECT_EQ(r.at("hold").status, Status::success);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(r.at("w" + std::to_string(i)).status, Status::cancelled);
+    EXPECT_EQ(r.at("w" + std::to_string(i)).attempts, 0);
+  }
+  // The units came back: a second run can use the whole pool.
+  release.set();
+  const ResultSet again = s.run();
+  EXPECT_TRUE(again.all_succeeded());
+}
+
+TEST(ResourcesErrors, ImpossibleRequestsAreRejectedBeforeAnythingRuns) {
+  TaskScheduler s(2);
+  s.add_resource("gpu", 2);
+  std::atomic<int> ran{0};
+  s.add_task("ok", [&] { ++ran; });
+  s.add_task(
+      "greedy", [&] { ++ran; }, {}, Needs({{"gpu", 3}}));
+  try {
+    static_cast<void>(s.run());
+    FAIL() << "no ResourceError";
+  } catch (const ResourceError& e) {
+    EXPECT_EQ(e.task_id(), "greedy");
+    EXPECT_EQ(e.pool(), "gpu");
+    EXPECT_NE(std::string(e.what()).find("capacity of 2"), std::string::npos) << e.what();
+  }
+  TaskScheduler t(2);
+  t.add_task(
+      "lost", [&] { ++ran; }, {}, Needs({{"tpu", 1}}));
+  EXPECT_THROW(static_cast<void>(t.run()), ResourceError);
+  EXPECT_EQ(ran.load(), 0);
+  EXPECT_THROW(s.add_resource("gpu", 1), std::invalid_argument);
+  EXPECT_THROW(s.add_resource("cpu", 0), std::invalid_argument);
+  EXPECT_THROW(s.add_resource("", 1), std::invalid_argument);
+  EXPECT_THROW(s.add_task(
+                   "zero", [] {}, {}, Needs({{"gpu", 0}})),
+               std::invalid_argument);
+}
+
+INSTANTIATE_TEST_SUITE_P(Workers, Resources, testing::ValuesIn(dagsched_test::kWorkerCounts),
+                         dagsched_test::WorkerCountName);
+
+}  // namespace
