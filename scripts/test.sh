@@ -33,6 +33,14 @@ for example in quickstart failure; do
   build/release/examples/$example
 done
 
+step "observability example: report, trace and graph; Graphviz renders the graph"
+rm -rf build/observe
+build/release/examples/observe build/observe
+python3 -m json.tool build/observe/report.json >/dev/null
+python3 -m json.tool build/observe/trace.json >/dev/null
+dot -Tsvg build/observe/graph.dot -o build/observe/graph.svg
+echo "report.json and trace.json parse; dot rendered build/observe/graph.svg"
+
 step "consumer project: find_package after install, add_subdirectory, FetchContent"
 prefix=$root/build/install
 rm -rf "$prefix" build/package-*

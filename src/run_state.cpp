@@ -280,31 +280,35 @@ RunState::Outcome RunState::attempts(std::uint32_t task, TaskNode& node, TaskRes
       return Outcome::pending;  // parked until its units are granted
     }
     const int attempt = ++state.attempts;
-    const Nanos start = clock_now();
-    if (attempt == 1) {
-      state.first_start = start;
-    }
     // The limit on this attempt: its own timeout, or what is left of the task's deadline.
     Nanos limit_at = never;
     bool limit_is_deadline = false;
     std::chrono::nanoseconds limit{0};
-    if (extra != nullptr) {
-      if (extra->timeout.count() != 0) {
-        limit_at = add_saturated(start, extra->timeout);
-        limit = extra->timeout;
+    // Starts the attempt's clock. Called right before the body, after any setup (and after the observer),
+    // so that neither eats into the task's time.
+    auto begin = [&] {
+      if (m_observer != nullptr) {
+        m_observer->on_attempt_start(event(task, attempt, worker));
       }
-      if (extra->deadline.count() != 0) {
-        const Nanos deadline_at = add_saturated(state.first_start, extra->deadline);
-        if (deadline_at < limit_at) {
-          limit_at = deadline_at;
-          limit_is_deadline = true;
-          limit = extra->deadline;
+      const Nanos start = clock_now();
+      if (attempt == 1) {
+        state.first_start = start;
+      }
+      if (extra != nullptr) {
+        if (extra->timeout.count() != 0) {
+          limit_at = add_saturated(start, extra->timeout);
+          limit = extra->timeout;
+        }
+        if (extra->deadline.count() != 0) {
+          const Nanos deadline_at = add_saturated(state.first_start, extra->deadline);
+          if (deadline_at < limit_at) {
+            limit_at = deadline_at;
+            limit_is_deadline = true;
+            limit = extra->deadline;
+          }
         }
       }
-    }
-    if (m_observer != nullptr) {
-      m_observer->on_attempt_start(event(task, attempt, worker));
-    }
+    };
 
     std::exception_ptr error;
     bool permanent = false;
@@ -313,6 +317,7 @@ RunState::Outcome RunState::attempts(std::uint32_t task, TaskNode& node, TaskRes
         std::stop_source stop;  // per attempt: a requested source cannot be reset
         // Cancelling the run stops the attempt; so does its limit, from the timer thread.
         std::stop_callback on_cancel(m_stop.get_token(), [&stop]() noexcept { stop.request_stop(); });
+        begin();
         const Timekeeper::Ticket ticket =
             limit_at != never ? m_timekeeper.stop_at(limit_at, stop) : Timekeeper::Ticket{};
         struct Untimer {
@@ -323,6 +328,7 @@ RunState::Outcome RunState::attempts(std::uint32_t task, TaskNode& node, TaskRes
         TaskContext ctx(*this, task, m_ids.name(task), attempt, result.error, stop.get_token());
         node.fn(result.result, ctx);
       } else {
+        begin();
         node.fn(result.result);
       }
     } catch (const PermanentError&) {

@@ -297,6 +297,12 @@ RunHandle TaskScheduler::start_run(const RunOptions& options, bool counted) {
       e.frozen_valid = true;
     }
     resolve_resources(e.graph, *e.ids);  // throws on an impossible request, before anything runs
+    for (const detail::TaskExtra& x : e.graph.extras) {
+      if (x.timeout.count() != 0 || x.deadline.count() != 0 || x.retry.delay.count() != 0) {
+        e.timekeeper.ensure_started();  // before any attempt's clock starts
+        break;
+      }
+    }
     const std::uint32_t n = e.graph.size();
     if (!e.results || e.results.use_count() > 1 || e.results->capacity() < n) {
       e.results = std::make_shared<detail::ResultBlock>(n);

@@ -27,6 +27,13 @@ void Timekeeper::insert(Key key, Entry entry) {
   }
 }
 
+void Timekeeper::ensure_started() {
+  Lock lock(m_mutex);
+  if (!m_thread.joinable()) {
+    m_thread = std::thread([this] { thread_main(); });
+  }
+}
+
 void Timekeeper::wake_at(Nanos due, WorkerPool& pool) {
   Lock lock(m_mutex);
   insert({due, m_next_ticket++}, Entry{&pool, std::stop_source(std::nostopstate)});

@@ -44,6 +44,10 @@ class Timekeeper {
   /// Names a stop_at entry; default-constructed: none.
   using Ticket = std::pair<Nanos, std::uint64_t>;
 
+  /// Starts the thread now rather than with the first entry (a run that will need it starts it up front,
+  /// so that no attempt's time is spent creating a thread).
+  void ensure_started();
+
   /// Calls `pool.timer_wake()` at `due` (or soon after).
   void wake_at(Nanos due, WorkerPool& pool);
 
