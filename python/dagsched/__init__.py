@@ -11,15 +11,30 @@ GIL only while a callable runs.
     results = scheduler.run()          # {"A": TaskResult(...), "B": TaskResult(...)}
     results["B"].status                # "success", "failed" or "skipped"
 
-See help(TaskScheduler), help(TaskScheduler.run) and help(TaskResult) for the full contract.
+Fault tolerance, all keyword-only options of add_task: retry_delay / backoff / max_delay / jitter,
+retry_if, timeout, deadline, trigger="all_done"; a task taking one parameter gets a TaskContext
+(ctx.result("A") is A's return value). Raise PermanentError to fail without retrying; an overrunning
+task fails with dagsched.TimeoutError. run(failure_policy=..., seed=...) and start() (a RunHandle with
+wait, done, cancel and progress) control a run.
+
+See help(TaskScheduler), help(TaskScheduler.add_task), help(TaskScheduler.run), help(TaskContext),
+help(RunHandle) and help(TaskResult) for the full contract.
 """
+
+# dagsched.TimeoutError is left out of __all__: a star import would shadow the builtin TimeoutError
+# (which RunHandle.wait(timeout=...) raises) with this subclass of it.
 
 from ._dagsched import (
     CycleError,
     DuplicateTaskError,
     GraphError,
+    PermanentError,
+    Progress,
+    RunHandle,
+    TaskContext,
     TaskResult,
     TaskScheduler,
+    TimeoutError,
     UnknownDependencyError,
     __version__,
 )
@@ -28,6 +43,10 @@ __all__ = [
     "CycleError",
     "DuplicateTaskError",
     "GraphError",
+    "PermanentError",
+    "Progress",
+    "RunHandle",
+    "TaskContext",
     "TaskResult",
     "TaskScheduler",
     "UnknownDependencyError",

@@ -1,5 +1,9 @@
 # Type stubs for the compiled extension; see the docstrings for the full contract.
+import builtins
+import datetime
 from typing import Any, Callable, Collection, Literal
+
+_Seconds = float | int | datetime.timedelta
 
 __version__: str
 
@@ -15,6 +19,24 @@ class UnknownDependencyError(GraphError):
 class CycleError(GraphError):
     cycle: list[str]
 
+class PermanentError(Exception): ...
+
+class TimeoutError(builtins.TimeoutError):
+    task_id: str | None
+    attempt: int
+    limit: float
+    deadline: bool
+    cause: BaseException | None
+    def __init__(
+        self,
+        *args: object,
+        task_id: str | None = None,
+        attempt: int = 0,
+        limit: float = 0.0,
+        deadline: bool = False,
+        cause: BaseException | None = None,
+    ) -> None: ...
+
 class TaskResult:
     __match_args__ = ("status", "result", "error", "attempts")
     @property
@@ -25,18 +47,76 @@ class TaskResult:
     def error(self) -> BaseException | None: ...
     @property
     def attempts(self) -> int: ...
-    def __init__(self, status: str, result: Any = None, error: BaseException | None = None, attempts: int = 0) -> None: ...
+    @property
+    def skip_causes(self) -> tuple[str, ...]: ...
+    def __init__(
+        self,
+        status: str,
+        result: Any = None,
+        error: BaseException | None = None,
+        attempts: int = 0,
+        skip_causes: Collection[str] = (),
+    ) -> None: ...
+
+class TaskContext:
+    @property
+    def task_id(self) -> str: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def last_error(self) -> BaseException | None: ...
+    def stop_requested(self) -> bool: ...
+    def result(self, dependency_id: str) -> Any: ...
+    def dependency(self, dependency_id: str) -> TaskResult: ...
+
+class Progress:
+    @property
+    def total(self) -> int: ...
+    @property
+    def finished(self) -> int: ...
+    @property
+    def running(self) -> int: ...
+    @property
+    def waiting(self) -> int: ...
+    @property
+    def succeeded(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+    @property
+    def skipped(self) -> int: ...
+    @property
+    def cancelled(self) -> int: ...
+    def _asdict(self) -> dict[str, int]: ...
+
+class RunHandle:
+    def wait(self, timeout: float | None = None) -> dict[str, TaskResult]: ...
+    def done(self) -> bool: ...
+    def cancel(self) -> None: ...
+    def progress(self) -> Progress: ...
+
+_FailurePolicy = Literal["keep_going", "fail_fast"] | int
 
 class TaskScheduler:
     def __init__(self, max_workers: int = 4) -> None: ...
     def add_task(
         self,
         task_id: str,
-        execute_fn: Callable[[], Any],
+        execute_fn: Callable[[], Any] | Callable[[TaskContext], Any],
         dependencies: Collection[str] | None = None,
         retries: int = 0,
+        *,
+        retry_delay: _Seconds = 0,
+        backoff: float = 1.0,
+        max_delay: _Seconds | None = None,
+        jitter: float = 0.0,
+        retry_if: Callable[[BaseException], object] | None = None,
+        timeout: _Seconds | None = None,
+        deadline: _Seconds | None = None,
+        trigger: Literal["all_success", "all_done"] = "all_success",
+        context: bool | None = None,
     ) -> None: ...
-    def run(self) -> dict[str, TaskResult]: ...
+    def run(self, *, failure_policy: _FailurePolicy = "keep_going", seed: int = 0) -> dict[str, TaskResult]: ...
+    def start(self, *, failure_policy: _FailurePolicy = "keep_going", seed: int = 0) -> RunHandle: ...
     def close(self) -> None: ...
     def __enter__(self) -> TaskScheduler: ...
     def __exit__(self, *args: object) -> bool: ...

@@ -9,6 +9,8 @@
 
 #include <Python.h>
 
+#include <dagsched/errors.hpp>
+
 #include <exception>
 #include <utility>
 
@@ -118,17 +120,42 @@ class GilRef {
   mutable PyObject* m_obj = nullptr;
 };
 
-/// What a task wrapper throws into the engine when the Python callable raised: the exception object
-/// itself (its __traceback__ set), so `TaskResult.error` is the very object that was raised.
-class PyTaskError : public std::exception {
+/// The Python exception object inside a C++ exception thrown by a task wrapper. Not itself a
+/// std::exception: each wrapper exception derives from this and from exactly one std::exception, so that
+/// `catch (const std::exception&)` stays unambiguous while `catch (const PyExceptionRef&)` finds the
+/// Python object in either.
+class PyExceptionRef {
  public:
-  explicit PyTaskError(GilRef exc) noexcept : m_exc(std::move(exc)) {}
-  [[nodiscard]] const char* what() const noexcept override { return "dagsched: a Python task raised an exception"; }
-  /// The exception object (a new reference), or null if already taken.
+  explicit PyExceptionRef(GilRef exc) noexcept : m_exc(std::move(exc)) {}
+  /// The exception object (a new reference), or null if already taken. GIL held.
   [[nodiscard]] PyObject* take() const noexcept { return m_exc.take(); }
+  /// The exception object, borrowed (null if taken), left in place: for a TaskContext, which reads a
+  /// dependency's error while the run still owns it. GIL held.
+  [[nodiscard]] PyObject* peek() const noexcept { return m_exc.get(); }
+
+ protected:
+  ~PyExceptionRef() = default;
+  PyExceptionRef(const PyExceptionRef&) = default;
+  PyExceptionRef& operator=(const PyExceptionRef&) = default;
 
  private:
   GilRef m_exc;
+};
+
+/// What a task wrapper throws into the engine when the Python callable raised: the exception object
+/// itself (its __traceback__ set), so `TaskResult.error` is the very object that was raised.
+class PyTaskError : public std::exception, public PyExceptionRef {
+ public:
+  explicit PyTaskError(GilRef exc) noexcept : PyExceptionRef(std::move(exc)) {}
+  [[nodiscard]] const char* what() const noexcept override { return "dagsched: a Python task raised an exception"; }
+};
+
+/// As PyTaskError, for an instance of the Python `dagsched.PermanentError`: derives from the engine's
+/// `PermanentError`, which tells the engine not to retry.
+class PyPermanentError : public dagsched::PermanentError, public PyExceptionRef {
+ public:
+  explicit PyPermanentError(GilRef exc)
+      : dagsched::PermanentError("dagsched: a Python task raised PermanentError"), PyExceptionRef(std::move(exc)) {}
 };
 
 /// Thrown by a task wrapper that refuses to call its Python callable because the run is being aborted

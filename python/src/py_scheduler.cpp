@@ -14,23 +14,16 @@
 #include <utility>
 #include <vector>
 
+#include "py_convert.hpp"
 #include "task_result_type.hpp"
 
 namespace py = pybind11;
 
 namespace dagsched_python {
 
+ModuleTypes g_types;
+
 namespace {
-
-// How long run() leaves the engine alone between two looks at pending signals: short enough that
-// Ctrl-C feels immediate, long enough that the main thread costs nothing. A finished run wakes the
-// waiter at once, so this adds no latency to run().
-constexpr auto signal_poll_interval = std::chrono::milliseconds(25);
-
-// The schedulers inside run(), and whether interpreter shutdown has begun (see cancel_runs_at_exit).
-// Both guarded by the GIL.
-std::vector<PyScheduler*> g_running;
-bool g_exiting = false;
 
 // Thread states of engine workers that have exited, waiting for a thread holding the GIL to delete them.
 std::mutex g_retired_mutex;
@@ -99,39 +92,6 @@ PyObject* fetch_raised_exception() noexcept {
   return value;
 }
 
-// Interned once at first use (GIL held) and kept for the life of the process.
-PyObject* status_string(dagsched::Status status) {
-  static const std::array<PyObject*, 4> strings = [] {
-    std::array<PyObject*, 4> s{};
-    for (std::size_t i = 0; i < s.size(); ++i) {
-      const std::string_view name = dagsched::to_string(static_cast<dagsched::Status>(i));
-      s[i] = PyUnicode_InternFromString(std::string(name).c_str());
-      if (s[i] == nullptr) {
-        throw py::error_already_set();
-      }
-    }
-    return s;
-  }();
-  return strings.at(static_cast<std::size_t>(status));
-}
-
-// The Python object a task's stored exception stands for (a new reference).
-PyObject* error_object(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const PyTaskError& e) {
-    if (PyObject* exc = e.take()) {
-      return exc;
-    }
-    return PyObject_CallFunction(PyExc_RuntimeError, "s", "dagsched: this task's exception was already taken");
-  } catch (const std::exception& e) {
-    // Only the binding's own C++ failures (bad_alloc, ...) get here; Python tasks raise PyTaskError.
-    return PyObject_CallFunction(PyExc_RuntimeError, "s", e.what());
-  } catch (...) {
-    return PyObject_CallFunction(PyExc_RuntimeError, "s", "dagsched: unknown C++ exception in a task");
-  }
-}
-
 // Hands the pending Python error to pybind11, which raises it when the call returns to Python.
 [[noreturn]] void throw_python_error() { throw py::error_already_set(); }
 
@@ -144,51 +104,9 @@ std::string utf8(PyObject* str) {
   return {data, static_cast<std::size_t>(size)};
 }
 
-// Ends a run that run() will not return results for (an exception on the way out): cancels it and waits
-// for its running tasks, with the GIL released since they need it to finish, then drops what they left.
-class RunGuard {
- public:
-  RunGuard(dagsched::RunHandle& handle, RunControl& control) noexcept : m_handle(handle), m_control(control) {}
-  RunGuard(const RunGuard&) = delete;
-  RunGuard& operator=(const RunGuard&) = delete;
-  ~RunGuard() {
-    if (!m_handle.valid()) {
-      return;
-    }
-    // Unpublished first: a task's abort() must not call cancel() while wait() below changes the handle.
-    m_control.active = nullptr;
-    m_handle.cancel();
-    std::optional<dagsched::ResultSet> results;
-    {
-      py::gil_scoped_release nogil;
-      results.emplace(m_handle.wait());
-    }
-    release_results(*results);
-  }
-
- private:
-  dagsched::RunHandle& m_handle;
-  RunControl& m_control;
-};
-
 }  // namespace
 
 void pin_thread_state() noexcept { thread_local ThreadStatePin pin; }
-
-void PyScheduler::cancel_runs_at_exit() {
-  g_exiting = true;
-  for (PyScheduler* scheduler : g_running) {
-    if (scheduler->m_control.active != nullptr) {
-      scheduler->m_control.active->cancel();
-    }
-  }
-  // Each run() still in flight (in a daemon thread) sees g_exiting within one poll interval, and
-  // returns once its running tasks finish their attempt; it needs the GIL to get out.
-  while (!g_running.empty()) {
-    py::gil_scoped_release nogil;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-}
 
 void park_forever() noexcept {
   for (;;) {
@@ -202,12 +120,7 @@ void release_results(const dagsched::ResultSet& results) noexcept {
       Py_XDECREF(value->take());
     }
     if (r.error) {
-      try {
-        std::rethrow_exception(r.error);
-      } catch (const PyTaskError& e) {
-        Py_XDECREF(e.take());
-      } catch (...) {  // nothing of Python's inside
-      }
+      release_error(r.error);
     }
   }
 }
@@ -221,18 +134,40 @@ void RunControl::abort(PyObject* exc) noexcept {
   }
 }
 
-GilRef PyTask::operator()() const {
+thread_local const RunControl* t_current_task = nullptr;
+
+GilRef PyTask::call(dagsched::TaskContext* ctx) const {
   GilGuard gil;
   if (m_control->abort_exc) {
     throw TaskAborted();
   }
-  if (PyObject* value = PyObject_CallNoArgs(m_fn.get())) {
+  struct Current {
+    const RunControl* saved;
+    explicit Current(const RunControl* control) noexcept : saved(std::exchange(t_current_task, control)) {}
+    ~Current() { t_current_task = saved; }
+    Current(const Current&) = delete;
+    Current& operator=(const Current&) = delete;
+  } current(m_control);
+  PyObject* value = nullptr;
+  if (ctx == nullptr) {
+    value = PyObject_CallNoArgs(m_fn.get());
+  } else {
+    PyTaskContext* view = nullptr;
+    GilRef arg = make_context(*ctx, view);
+    if (arg) {
+      value = PyObject_CallOneArg(m_fn.get(), arg.get());
+      view->ctx = nullptr;  // the engine's context dies with this attempt; the Python object may not
+    }
+  }
+  if (value != nullptr) {
     return GilRef::steal(value);
   }
   GilRef exc = GilRef::steal(fetch_raised_exception());
   // KeyboardInterrupt, SystemExit and the like are requests to stop, not task failures.
   if (PyErr_GivenExceptionMatches(exc.get(), PyExc_Exception) == 0) {
     m_control->abort(exc.get());
+  } else if (PyErr_GivenExceptionMatches(exc.get(), g_types.permanent_error) != 0) {
+    throw PyPermanentError(std::move(exc));
   }
   throw PyTaskError(std::move(exc));
 }
@@ -267,7 +202,7 @@ void PyScheduler::shut_down() noexcept {
   delete_retired_thread_states();
   m_handles.clear();
   m_keys.clear();
-  m_bodies.clear();
+  m_callables.clear();
 }
 
 dagsched::TaskScheduler& PyScheduler::engine() {
@@ -278,8 +213,9 @@ dagsched::TaskScheduler& PyScheduler::engine() {
 }
 
 void PyScheduler::close() {
-  if (m_running) {
-    throw std::logic_error("close() called during run() of this TaskScheduler");
+  reap_orphan();
+  if (running()) {
+    throw std::logic_error("close() called during a run of this TaskScheduler");
   }
   shut_down();
 }
@@ -297,8 +233,15 @@ bool PyScheduler::contains(const py::object& task_id) const {
   return m_scheduler->contains(std::string_view(data, static_cast<std::size_t>(size)));
 }
 
-void PyScheduler::add_task(py::handle task_id, py::handle execute_fn, py::handle dependencies, py::handle retries) {
+void PyScheduler::add_task(PyObject* const* args) {
+  reap_orphan();
   dagsched::TaskScheduler& scheduler = engine();
+  if (running()) {
+    throw std::logic_error("add_task() called while this TaskScheduler is running");
+  }
+  const py::handle task_id(args[arg_task_id]);
+  const py::handle execute_fn(args[arg_execute_fn]);
+  const py::handle dependencies(args[arg_dependencies] != nullptr ? args[arg_dependencies] : Py_None);
   if (!PyUnicode_Check(task_id.ptr())) {
     throw py::type_error("task_id must be a str, not " + std::string(Py_TYPE(task_id.ptr())->tp_name));
   }
@@ -307,14 +250,24 @@ void PyScheduler::add_task(py::handle task_id, py::handle execute_fn, py::handle
     throw py::type_error("add_task('" + id + "'): execute_fn must be callable, not " +
                          std::string(Py_TYPE(execute_fn.ptr())->tp_name));
   }
-  if (!PyLong_Check(retries.ptr()) || PyBool_Check(retries.ptr())) {
-    throw py::type_error("add_task('" + id + "'): retries must be an int, not " +
-                         std::string(Py_TYPE(retries.ptr())->tp_name));
+  int retry_count = 0;
+  if (PyObject* retries = args[arg_retries]) {
+    if (!PyLong_Check(retries) || PyBool_Check(retries)) {
+      throw py::type_error("add_task('" + id + "'): retries must be an int, not " +
+                           std::string(Py_TYPE(retries)->tp_name));
+    }
+    int overflow = 0;
+    const long long r = PyLong_AsLongLongAndOverflow(retries, &overflow);
+    // Out-of-range values go to the engine as -1 or INT_MAX, which it rejects with its own message.
+    retry_count = overflow < 0 || r < 0 ? -1 : (overflow > 0 || r > INT_MAX ? INT_MAX : static_cast<int>(r));
   }
-  int overflow = 0;
-  const long long r = PyLong_AsLongLongAndOverflow(retries.ptr(), &overflow);
-  // Out-of-range values go to the engine as -1 or INT_MAX, which it rejects with its own message.
-  const int retry_count = overflow < 0 || r < 0 ? -1 : (overflow > 0 || r > INT_MAX ? INT_MAX : static_cast<int>(r));
+  // Parsed before the dependencies, whose string views must stay untouched until the engine has copied
+  // them, since parsing may run Python code (a timedelta's total_seconds(), inspect.signature()).
+  std::optional<dagsched::TaskOptions> options = task_options(args, id, &m_control);
+  const bool wants_ctx = takes_context(execute_fn.ptr(), args[arg_context], id);
+  if (options) {
+    options->retries = retry_count;
+  }
 
   // Dependencies are borrowed as UTF-8 views into the id strs, which the container keeps alive: no
   // Python code runs between here and the engine's copy of them. Anything other than the four builtin
@@ -375,124 +328,51 @@ void PyScheduler::add_task(py::handle task_id, py::handle execute_fn, py::handle
   if (m_keys.size() == m_keys.capacity()) {
     m_keys.reserve(2 * m_keys.size() + 16);
     m_handles.reserve(m_keys.capacity());
-    m_bodies.reserve(m_keys.capacity());
+    m_callables.reserve(2 * m_keys.capacity());
   }
   // The results dict is keyed by an exact str equal to the id (a str subclass is not kept).
   py::object key =
       PyUnicode_CheckExact(task_id.ptr()) ? py::reinterpret_borrow<py::object>(task_id) : py::str(id.data(), id.size());
-  // The engine's checks (duplicate id, empty id, retries, running) all happen before it changes anything.
-  const dagsched::TaskHandle handle =
-      scheduler.add_task(std::move(id), PyTask(GilRef::borrow(execute_fn.ptr()), &m_control), m_dep_ids, retry_count);
+  // The engine's checks (duplicate id, empty id, options, running) all happen before it changes anything.
+  GilRef body = GilRef::borrow(execute_fn.ptr());
+  dagsched::TaskHandle handle;
+  if (wants_ctx) {
+    PyContextTask task(std::move(body), &m_control);
+    handle = options ? scheduler.add_task(std::move(id), std::move(task), m_dep_ids, std::move(*options))
+                     : scheduler.add_task(std::move(id), std::move(task), m_dep_ids, retry_count);
+  } else {
+    PyTask task(std::move(body), &m_control);
+    handle = options ? scheduler.add_task(std::move(id), std::move(task), m_dep_ids, std::move(*options))
+                     : scheduler.add_task(std::move(id), std::move(task), m_dep_ids, retry_count);
+  }
   m_handles.push_back(handle);
   m_keys.push_back(std::move(key));
-  m_bodies.push_back(execute_fn.ptr());
+  m_callables.push_back(execute_fn.ptr());
+  if (PyObject* retry_if = args[arg_retry_if]; retry_if != nullptr && retry_if != Py_None) {
+    m_callables.push_back(retry_if);  // room reserved above
+  }
 }
 
 int PyScheduler::traverse(visitproc visit, void* arg) const {
-  for (PyObject* body : m_bodies) {
-    Py_VISIT(body);
+  for (PyObject* callable : m_callables) {
+    Py_VISIT(callable);
   }
   return 0;
 }
 
 void PyScheduler::clear() noexcept {
-  // Only unreachable schedulers are cleared, and a running one is reachable (run() holds it), so no
-  // run can be in flight here.
-  if (!m_running) {
+  // Only unreachable schedulers are cleared, and a running one is reachable (run() or its RunHandle
+  // holds it), so no run can be in flight here, bar an orphan (see reap_orphan).
+  reap_orphan();
+  if (!running()) {
     shut_down();
   }
-}
-
-py::dict PyScheduler::run() {
-  dagsched::TaskScheduler& scheduler = engine();
-  if (m_running) {
-    throw std::logic_error("run() called while this TaskScheduler is already running");
-  }
-  if (g_exiting) {
-    throw std::runtime_error("cannot run() after interpreter shutdown has begun");
-  }
-  m_running = true;
-  m_control.abort_exc.reset();
-  g_running.push_back(this);
-  struct Reset {
-    PyScheduler& self;
-    ~Reset() {
-      self.m_control.active = nullptr;
-      self.m_control.abort_exc.reset();
-      self.m_running = false;
-      std::erase(g_running, &self);
-    }
-  } reset{*this};
-
-  dagsched::RunHandle handle;
-  {
-    // Validation (unknown ids, cycles) throws from here, before any task runs; the translator in
-    // module.cpp turns it into the Python error.
-    py::gil_scoped_release nogil;
-    handle = scheduler.start();
-  }
-  RunGuard guard(handle, m_control);
-  m_control.active = &handle;
-  if (m_control.abort_exc) {
-    handle.cancel();  // a task aborted before `active` was published
-  }
-
-  for (;;) {
-    bool done = false;
-    {
-      py::gil_scoped_release nogil;
-      done = handle.wait_for(signal_poll_interval);
-    }
-    if (done) {
-      break;
-    }
-    if (g_exiting) {
-      handle.cancel();  // see cancel_runs_at_exit; keeps waiting for the running tasks
-    }
-    if (PyErr_CheckSignals() != 0) {
-      // Typically KeyboardInterrupt. Fetched before anything else runs Python code; RunGuard then
-      // cancels the run and waits for its running tasks on the way out.
-      throw py::error_already_set();
-    }
-  }
-
-  // Unpublished before wait() changes the handle; no task is running any more to call abort() anyway.
-  m_control.active = nullptr;
-  std::optional<dagsched::ResultSet> results;
-  {
-    py::gil_scoped_release nogil;
-    results.emplace(handle.wait());
-  }
-  if (m_control.abort_exc) {
-    release_results(*results);
-    PyObject* exc = m_control.abort_exc.take();
-    // PyErr_SetObject keeps exc.__traceback__, so the task's frames stay in the report.
-    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc)), exc);
-    Py_DECREF(exc);
-    throw_python_error();
-  }
-  return to_dict(*results);
 }
 
 py::dict PyScheduler::to_dict(const dagsched::ResultSet& results) const {
   py::dict dict;
   for (std::size_t i = 0; i < m_handles.size(); ++i) {
-    const dagsched::TaskResult& r = results.at(m_handles[i]);
-    PyObject* value = nullptr;
-    if (const auto* stored = std::any_cast<GilRef>(&r.result)) {
-      value = stored->take();
-    }
-    if (value == nullptr) {
-      value = Py_NewRef(Py_None);
-    }
-    PyObject* error = r.error ? error_object(r.error) : Py_NewRef(Py_None);
-    if (error == nullptr) {
-      Py_DECREF(value);
-      release_results(results);
-      throw_python_error();
-    }
-    PyObject* status = Py_NewRef(status_string(r.status));
-    py::object item = py::reinterpret_steal<py::object>(make_task_result(status, value, error, r.attempts));
+    py::object item = py::reinterpret_steal<py::object>(task_result_object(results.at(m_handles[i]), Access::take));
     if (!item || PyDict_SetItem(dict.ptr(), m_keys[i].ptr(), item.ptr()) != 0) {
       release_results(results);
       throw_python_error();

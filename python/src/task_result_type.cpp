@@ -12,6 +12,7 @@ struct TaskResultObject {
   PyObject_HEAD PyObject* status;  // never null once constructed
   PyObject* result;
   PyObject* error;
+  PyObject* skip_causes;  // a tuple of str
   int attempts;
 };
 
@@ -26,6 +27,7 @@ int tr_traverse(PyObject* self, visitproc visit, void* arg) {
   Py_VISIT(r->status);
   Py_VISIT(r->result);
   Py_VISIT(r->error);
+  Py_VISIT(r->skip_causes);
   Py_VISIT(Py_TYPE(self));  // instances of a heap type own a reference to it
   return 0;
 }
@@ -35,6 +37,7 @@ int tr_clear(PyObject* self) {
   Py_CLEAR(r->status);
   Py_CLEAR(r->result);
   Py_CLEAR(r->error);
+  Py_CLEAR(r->skip_causes);
   return 0;
 }
 
@@ -47,33 +50,52 @@ void tr_dealloc(PyObject* self) {
 }
 
 PyObject* tr_new(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
-  static const char* keywords[] = {"status", "result", "error", "attempts", nullptr};
+  static const char* keywords[] = {"status", "result", "error", "attempts", "skip_causes", nullptr};
   PyObject* status = nullptr;
   PyObject* result = Py_None;
   PyObject* error = Py_None;
+  PyObject* causes_arg = nullptr;
   int attempts = 0;
-  if (PyArg_ParseTupleAndKeywords(args, kwargs, "U|OOi:TaskResult", const_cast<char**>(keywords), &status, &result,
-                                  &error, &attempts) == 0) {
+  if (PyArg_ParseTupleAndKeywords(args, kwargs, "U|OOiO:TaskResult", const_cast<char**>(keywords), &status, &result,
+                                  &error, &attempts, &causes_arg) == 0) {
     return nullptr;
   }
   if (attempts < 0) {
     PyErr_SetString(PyExc_ValueError, "TaskResult: attempts must not be negative");
     return nullptr;
   }
+  PyObject* causes = causes_arg == nullptr ? PyTuple_New(0) : PySequence_Tuple(causes_arg);
+  if (causes == nullptr) {
+    return nullptr;
+  }
+  for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(causes); ++i) {
+    if (!PyUnicode_Check(PyTuple_GET_ITEM(causes, i))) {
+      Py_DECREF(causes);
+      PyErr_SetString(PyExc_TypeError, "TaskResult: skip_causes must be task ids (str)");
+      return nullptr;
+    }
+  }
   PyObject* self = type->tp_alloc(type, 0);
   if (self == nullptr) {
+    Py_DECREF(causes);
     return nullptr;
   }
   TaskResultObject* r = as_result(self);
   r->status = Py_NewRef(status);
   r->result = Py_NewRef(result);
   r->error = Py_NewRef(error);
+  r->skip_causes = causes;
   r->attempts = attempts;
   return self;
 }
 
 PyObject* tr_repr(PyObject* self) {
   const TaskResultObject* r = as_result(self);
+  // skip_causes only where there are some: the spec's results read as they always did.
+  if (PyTuple_GET_SIZE(r->skip_causes) != 0) {
+    return PyUnicode_FromFormat("TaskResult(status=%R, result=%R, error=%R, attempts=%d, skip_causes=%R)", r->status,
+                                r->result, r->error, r->attempts, r->skip_causes);
+  }
   return PyUnicode_FromFormat("TaskResult(status=%R, result=%R, error=%R, attempts=%d)", r->status, r->result, r->error,
                               r->attempts);
 }
@@ -87,9 +109,9 @@ PyObject* tr_richcompare(PyObject* self, PyObject* other, int op) {
   const TaskResultObject* a = as_result(self);
   const TaskResultObject* b = as_result(other);
   int equal = a->attempts == b->attempts ? 1 : 0;
-  PyObject* const fields_a[] = {a->status, a->result, a->error};
-  PyObject* const fields_b[] = {b->status, b->result, b->error};
-  for (std::size_t i = 0; i < 3 && equal == 1; ++i) {
+  PyObject* const fields_a[] = {a->status, a->result, a->error, a->skip_causes};
+  PyObject* const fields_b[] = {b->status, b->result, b->error, b->skip_causes};
+  for (std::size_t i = 0; i < 4 && equal == 1; ++i) {
     equal = PyObject_RichCompareBool(fields_a[i], fields_b[i], Py_EQ);
   }
   if (equal < 0) {
@@ -100,12 +122,12 @@ PyObject* tr_richcompare(PyObject* self, PyObject* other, int op) {
 
 PyObject* tr_reduce(PyObject* self, PyObject* /*unused*/) {
   const TaskResultObject* r = as_result(self);
-  return Py_BuildValue("(O(OOOi))", reinterpret_cast<PyObject*>(Py_TYPE(self)), r->status, r->result, r->error,
-                       r->attempts);
+  return Py_BuildValue("(O(OOOiO))", reinterpret_cast<PyObject*>(Py_TYPE(self)), r->status, r->result, r->error,
+                       r->attempts, r->skip_causes);
 }
 
 PyMethodDef tr_methods[] = {
-    {"__reduce__", tr_reduce, METH_NOARGS, "Pickle support: TaskResult(status, result, error, attempts)."},
+    {"__reduce__", tr_reduce, METH_NOARGS, "Pickle support: TaskResult(status, result, error, attempts, skip_causes)."},
     {nullptr, nullptr, 0, nullptr},
 };
 
@@ -120,15 +142,20 @@ PyMemberDef tr_members[] = {
     {"attempts", T_INT, offsetof(TaskResultObject, attempts), READONLY,
      "How many times the task was called: 1 for an immediate success, retries + 1 when every attempt failed, "
      "0 when skipped."},
+    {"skip_causes", T_OBJECT_EX, offsetof(TaskResultObject, skip_causes), READONLY,
+     "For a skipped task, the ids of the failed tasks upstream whose failure skipped it (a sorted tuple); "
+     "else ()."},
     {nullptr, 0, 0, 0, nullptr},
 };
 
 constexpr const char* tr_doc =
-    "TaskResult(status, result=None, error=None, attempts=0)\n"
+    "TaskResult(status, result=None, error=None, attempts=0, skip_causes=())\n"
     "--\n\n"
-    "The outcome of one task in one TaskScheduler.run(): status ('success', 'failed' or 'skipped'; "
-    "'cancelled' only in a run cut short by interpreter shutdown), result, error (the exception object "
-    "itself, traceback included) and attempts. Immutable; compares by value; not hashable.";
+    "The outcome of one task in one TaskScheduler.run(): status ('success', 'failed', 'skipped' or "
+    "'cancelled': in a run cancelled by RunHandle.cancel(), a failure policy or interpreter shutdown), "
+    "result, error (the exception object itself, traceback included; a dagsched.TimeoutError when the "
+    "task overran its timeout or deadline), attempts and skip_causes. Immutable; compares by value; not "
+    "hashable.";
 
 PyType_Slot tr_slots[] = {
     {Py_tp_new, reinterpret_cast<void*>(tr_new)},
@@ -171,17 +198,19 @@ bool add_task_result_type(PyObject* module) {
   return true;
 }
 
-PyObject* make_task_result(PyObject* status, PyObject* result, PyObject* error, int attempts) {
+PyObject* make_task_result(PyObject* status, PyObject* result, PyObject* error, int attempts, PyObject* skip_causes) {
   TaskResultObject* r = PyObject_GC_New(TaskResultObject, g_type);
   if (r == nullptr) {
     Py_DECREF(status);
     Py_DECREF(result);
     Py_DECREF(error);
+    Py_DECREF(skip_causes);
     return nullptr;
   }
   r->status = status;
   r->result = result;
   r->error = error;
+  r->skip_causes = skip_causes;
   r->attempts = attempts;
   PyObject_GC_Track(r);
   return reinterpret_cast<PyObject*>(r);

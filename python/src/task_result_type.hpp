@@ -12,8 +12,9 @@ namespace dagsched_python {
 /// Creates the type and adds it to `module` as `TaskResult`. Returns false with a Python error set.
 bool add_task_result_type(PyObject* module);
 
-/// A new `TaskResult`. Steals the references to `status`, `result` and `error` (none may be null).
-/// Returns null with a Python error set if allocation fails (the stolen references are released).
-PyObject* make_task_result(PyObject* status, PyObject* result, PyObject* error, int attempts);
+/// A new `TaskResult`. Steals the references to `status`, `result`, `error` and `skip_causes` (a tuple of
+/// str; none may be null). Returns null with a Python error set if allocation fails (the stolen references
+/// are released).
+PyObject* make_task_result(PyObject* status, PyObject* result, PyObject* error, int attempts, PyObject* skip_causes);
 
 }  // namespace dagsched_python

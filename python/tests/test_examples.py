@@ -33,3 +33,10 @@ def test_benchmark_smoke_run():
     assert proc.returncode == 0, proc.stderr
     assert "20099 edges, 1959 roots, depth 35 (checked)" in proc.stdout
     assert "max_workers=2: run" in proc.stdout
+
+
+def test_fault_tolerance_example():
+    proc = run_script(os.path.join(REPO, "python", "examples", "fault_tolerance.py"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "notify: skipped after 0 attempt(s), skipped because deploy failed" in proc.stdout
+    assert "cleanup says: deploy was failed" in proc.stdout
