@@ -18,8 +18,9 @@ namespace dagsched {
 /// How a task ended in a run.
 enum class Status : std::uint8_t {
   success,    ///< An attempt returned normally.
-  failed,     ///< Every allowed attempt threw; `TaskResult::error` holds the last exception.
-  skipped,    ///< Never called: a dependency, direct or transitive, failed.
+  failed,     ///< Its last attempt threw (or overran its timeout), and the retry policy allowed no other;
+              ///< `TaskResult::error` holds that exception.
+  skipped,    ///< Never called: a dependency, direct or transitive, failed (unless the task is `all_done`).
   cancelled,  ///< The run was cancelled (`RunHandle::cancel`) before this task could finish its attempts.
 };
 
@@ -88,9 +89,9 @@ class SkipCauses {
 /// | status  | result                                   | error           | attempts      |
 /// |---------|------------------------------------------|-----------------|---------------|
 /// | success | return value (empty for `void` bodies)   | null            | 1..retries+1  |
-/// | failed  | empty                                    | last exception  | retries+1     |
-/// | skipped | empty                                    | null            | 0             |
-/// | cancelled | empty                                | last exception, if any | attempts made (0 if never started) |
+/// | failed  | empty                                    | last exception  | attempts made: retries+1, fewer if a
+/// `PermanentError`, `retry_if` or the deadline stopped retrying | | skipped | empty | null            | 0 | |
+/// cancelled | empty                                | last exception, if any | attempts made (0 if never started) |
 ///
 /// `skipped_by` is set for skipped tasks only.
 struct TaskResult {
