@@ -29,14 +29,19 @@ int main() {
     };
   };
 
-  scheduler.add_task("load_data", [] { std::this_thread::sleep_for(1ms); }, {},
-                     dagsched::TaskOptions{.resources = {{"db", 1}}});
+  dagsched::TaskOptions loader;
+  loader.resources = {{"db", 1}};
+  scheduler.add_task("load_data", [] { std::this_thread::sleep_for(1ms); }, {}, loader);
   for (int i = 0; i < 8; ++i) {
     // Each job needs one GPU while it runs, and a database connection; higher priority first.
-    scheduler.add_task("train_" + std::to_string(i), train(1), {"load_data"},
-                       dagsched::TaskOptions{.resources = {{"gpu", 1}, {"db", 1}}, .priority = i % 3});
+    dagsched::TaskOptions job;
+    job.resources = {{"gpu", 1}, {"db", 1}};
+    job.priority = i % 3;
+    scheduler.add_task("train_" + std::to_string(i), train(1), {"load_data"}, job);
   }
-  scheduler.add_task("train_large", train(2), {"load_data"}, dagsched::TaskOptions{.resources = {{"gpu", 2}}});
+  dagsched::TaskOptions large;
+  large.resources = {{"gpu", 2}};
+  scheduler.add_task("train_large", train(2), {"load_data"}, large);
 
   const dagsched::ResultSet results = scheduler.run();
   std::cout << "tasks: " << results.size() << ", all succeeded: " << std::boolalpha << results.all_succeeded()
