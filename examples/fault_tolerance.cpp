@@ -28,8 +28,7 @@ int main() {
         return std::vector<float>(1000, 0.5f);
       },
       {},
-      dagsched::TaskOptions{.retries = 4,
-                            .retry = {.delay = 10ms, .backoff = 2.0, .max_delay = 1s, .jitter = 0.2}});
+      dagsched::TaskOptions{.retries = 4, .retry = {.delay = 10ms, .backoff = 2.0, .max_delay = 1s, .jitter = 0.2}});
   scheduler.add_task("tokenizer", [] { return std::string("bpe-32k"); });
 
   // Reads the download's result in place, adapts its batch size on a retry, and gives up cooperatively
@@ -69,8 +68,7 @@ int main() {
   dagsched::RunHandle run = scheduler.start({.seed = 42});
   while (!run.wait_for(5ms)) {
     const dagsched::Progress p = run.progress();
-    std::cout << "progress: " << p.finished << "/" << p.total << " finished, " << p.waiting
-              << " waiting for a retry\n";
+    std::cout << "progress: " << p.finished << "/" << p.total << " finished, " << p.waiting << " waiting for a retry\n";
   }
   const dagsched::ResultSet results = run.wait();
 

@@ -31,7 +31,8 @@ int main() {
 
   dagsched::TaskOptions loader;
   loader.resources = {{"db", 1}};
-  scheduler.add_task("load_data", [] { std::this_thread::sleep_for(1ms); }, {}, loader);
+  scheduler.add_task(
+      "load_data", [] { std::this_thread::sleep_for(1ms); }, {}, loader);
   for (int i = 0; i < 8; ++i) {
     // Each job needs one GPU while it runs, and a database connection; higher priority first.
     dagsched::TaskOptions job;

@@ -34,6 +34,7 @@ using dagsched_test::DescribeError;
 using dagsched_test::ErrorIs;
 using dagsched_test::Flag;
 using dagsched_test::kGenerousTimeout;
+using dagsched_test::PollProgress;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using std::chrono::nanoseconds;
@@ -42,18 +43,6 @@ RunOptions Observed(std::shared_ptr<dagsched::Observer> observer) {
   RunOptions o;
   o.observer = std::move(observer);
   return o;
-}
-
-// Polls `handle.progress()` until `pred` holds, for at most kGenerousTimeout; returns the last snapshot.
-template <class Pred>
-Progress PollProgress(const RunHandle& handle, Pred pred) {
-  const auto give_up = Clock::now() + kGenerousTimeout;
-  Progress p = handle.progress();
-  while (!pred(p) && Clock::now() < give_up) {
-    std::this_thread::sleep_for(1ms);
-    p = handle.progress();
-  }
-  return p;
 }
 
 std::string Describe(const Progress& p) {

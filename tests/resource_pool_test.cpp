@@ -203,11 +203,10 @@ TEST(ResourcesPriority, WaitersStartInPriorityOrder) {
         {"kick"}, Needs({{"gpu", 1}}, p));
   }
   dagsched::RunHandle h = s.start();
-  const auto give_up = std::chrono::steady_clock::now() + kGenerousTimeout;
-  while (h.progress().waiting < std::size(priorities) && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(1ms);
-  }
-  EXPECT_EQ(h.progress().waiting, std::size(priorities));
+  EXPECT_EQ(
+      dagsched_test::PollProgress(h, [&](const dagsched::Progress& p) { return p.waiting == std::size(priorities); })
+          .waiting,
+      std::size(priorities));
   release.set();
   const ResultSet r = h.wait();
   EXPECT_TRUE(r.all_succeeded());
@@ -257,10 +256,7 @@ TEST(ResourcesCancel, CancelEndsTheWaitersAndReleasesTheUnits) {
         "w" + std::to_string(i), [] {}, {"kick"}, Needs({{"gpu", 1}}));
   }
   dagsched::RunHandle h = s.start();
-  const auto give_up = std::chrono::steady_clock::now() + kGenerousTimeout;
-  while (h.progress().waiting < 4 && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(1ms);
-  }
+  EXPECT_EQ(dagsched_test::PollProgress(h, [](const dagsched::Progress& p) { return p.waiting == 4; }).waiting, 4u);
   h.cancel();
   release.set();
   ASSERT_TRUE(h.wait_for(kGenerousTimeout));

@@ -37,6 +37,7 @@ using dagsched_test::DescribeError;
 using dagsched_test::ErrorIs;
 using dagsched_test::Flag;
 using dagsched_test::kGenerousTimeout;
+using dagsched_test::Scaled;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using std::chrono::nanoseconds;
@@ -63,10 +64,6 @@ RunOptions Seeded(std::uint64_t seed, std::shared_ptr<dagsched::Observer> observ
 
 // A timed wait really waited about `expected`: timers may round, never fire much early.
 constexpr double kLowerBoundSlack = 0.95;
-
-nanoseconds Scaled(nanoseconds d, double f) {
-  return nanoseconds(static_cast<nanoseconds::rep>(static_cast<double>(d.count()) * f));
-}
 
 // Records the retry waits the engine chose, keyed by task id, in order.
 class RetryRecorder : public dagsched::Observer {

@@ -36,6 +36,23 @@ inline constexpr std::size_t kWorkerCounts[] = {1, 2, 4, 8, 64};
 /// because ThreadSanitizer builds on a loaded machine are slow; it only matters when the scheduler is broken.
 inline constexpr std::chrono::seconds kGenerousTimeout{20};
 
+/// `d` scaled by `f` (for lower bounds with some slack: a timer may round, never fire much early).
+inline std::chrono::nanoseconds Scaled(std::chrono::nanoseconds d, double f) {
+  return std::chrono::nanoseconds(static_cast<std::chrono::nanoseconds::rep>(static_cast<double>(d.count()) * f));
+}
+
+/// Polls `handle.progress()` until `pred` holds, for at most kGenerousTimeout; returns the last snapshot.
+template <class Pred>
+dagsched::Progress PollProgress(const dagsched::RunHandle& handle, Pred pred) {
+  const auto give_up = std::chrono::steady_clock::now() + kGenerousTimeout;
+  dagsched::Progress p = handle.progress();
+  while (!pred(p) && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    p = handle.progress();
+  }
+  return p;
+}
+
 /// Test-name suffix for a worker-count parameter: "w1", "w64", ...
 inline std::string WorkerCountName(const testing::TestParamInfo<std::size_t>& info) {
   return "w" + std::to_string(info.param);

@@ -31,6 +31,7 @@ using dagsched_test::DescribeError;
 using dagsched_test::ErrorIs;
 using dagsched_test::Flag;
 using dagsched_test::kGenerousTimeout;
+using dagsched_test::Scaled;
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using std::chrono::nanoseconds;
@@ -40,10 +41,6 @@ using std::chrono::nanoseconds;
 // the body can be much shorter than the limit. Measured from before run(), a correct engine always waited
 // at least the limit; the slack only covers clock granularity.
 constexpr double kLowerBoundSlack = 0.99;
-
-nanoseconds Scaled(nanoseconds d, double f) {
-  return nanoseconds(static_cast<nanoseconds::rep>(static_cast<double>(d.count()) * f));
-}
 
 TaskOptions Limits(nanoseconds timeout, nanoseconds deadline = 0ns, int retries = 0) {
   TaskOptions o;
