@@ -129,12 +129,17 @@ void RunState::drain_waiters() {
 }
 
 bool RunState::acquire_units(std::uint32_t task, const TaskExtra& extra, Pending& state) {
+  // Parked before it can be queued: once queued, another thread may grant it the units and a third resume
+  // it, so this thread must not touch `state` after a failed acquire (the broker's lock orders these writes
+  // before the grant, and the retry heap's lock the grant before the resumption).
+  state.parked = true;
+  m_waiting.fetch_add(1, std::memory_order_relaxed);
   if (m_broker.acquire(task, extra.needs, extra.priority)) {
+    state.parked = false;
+    m_waiting.fetch_sub(1, std::memory_order_relaxed);
     state.holds = true;
     return true;
   }
-  state.parked = true;
-  m_waiting.fetch_add(1, std::memory_order_relaxed);
   // A cancel that drained the waiters just before this task queued would leave it there for good: look
   // again. (The cancel flag is set before the drain takes the broker's lock, which this task's acquire
   // took after, or the drain found the task queued.)
