@@ -173,9 +173,11 @@ TEST_P(Resources, ALargeRequestIsNotStarvedBySmallOnes) {
   const ResultSet r = s.run();
   ASSERT_TRUE(r.all_succeeded());
   const auto big = std::find(starts.begin(), starts.end(), "big") - starts.begin();
-  // Without the reservation, "big" would wait until the small ones ran out (position ~120). With it, at
-  // most max_bypass small ones pass it once it waits, plus those already running or queued ahead of it.
-  EXPECT_LT(big, smalls / 2 + 8 + 2 * static_cast<std::ptrdiff_t>(GetParam()) + 4) << "started " << big << "th";
+  // Without the reservation "big" starts last (position 120: the small ones keep passing it until they run
+  // out; checked by switching the reservation off). With it, at most max_bypass small ones pass it once it
+  // waits. When it starts waiting depends on how the workers claim the roots (under TSan it was seen to
+  // arrive as late as ~90th), so the bound only separates "starved" from "not starved".
+  EXPECT_LT(big, smalls - 4) << "started " << big << "th";
 }
 
 TEST(ResourcesPriority, WaitersStartInPriorityOrder) {
