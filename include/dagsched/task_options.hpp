@@ -1,4 +1,5 @@
-// dagsched: per-task settings beyond the spec's `retries`: retry policy, timeouts and trigger rule.
+// dagsched: per-task settings beyond the spec's `retries`: retry policy, timeouts, trigger rule, resources
+// and scheduling priority.
 #pragma once
 
 #include <chrono>
@@ -91,8 +92,14 @@ struct TaskOptions {
   /// Pool units each attempt needs, all taken at once before it starts and given back when it ends (not
   /// held during a retry's wait). A task waiting for units holds no worker.
   std::vector<ResourceRequest> resources = {};
-  /// Among tasks waiting for the same units, higher priorities are served first (then arrival order).
+  /// Which ready task starts first: a higher priority starts before a lower one, whatever the run's
+  /// `ReadyOrder` would otherwise prefer (except `depth_first`, which ignores it), and among tasks waiting
+  /// for the same pool units it is served first. Tasks of equal priority follow the run's `ReadyOrder`.
   int priority = 0;
+  /// Relative cost of one attempt, in any unit as long as every task uses the same one (seconds, FLOPs,
+  /// rows...): the weight of the task on the critical paths that `ReadyOrder::critical_path` follows.
+  /// Tasks without a hint count 1. Must be finite and >= 0.
+  double cost = 1.0;
 };
 
 }  // namespace dagsched

@@ -125,8 +125,29 @@ class FailurePolicy {
 };
 
 /// Per-run settings, given to `run()` or `start()`. New settings are added here, with defaults.
+/// In what order ready tasks start when there are more of them than free workers.
+enum class ReadyOrder : std::uint8_t {
+  /// Longest remaining path first: the task with the most work still ahead of it on any path to a sink
+  /// (the sum of `TaskOptions::cost` along the path, 1 per task without a hint) starts first, so that the
+  /// longest chains are never left for last. Explicit `TaskOptions::priority` comes before it; equal
+  /// tasks start in the order they were added. Computed once per graph, in O(tasks + edges).
+  critical_path,
+  /// The order in which tasks became ready (roots in the order they were added), after explicit
+  /// priorities: predictable, and the order most workflow schedulers use.
+  fifo,
+  /// Each worker runs next the task it readied last, with no ordering at all: the least overhead for
+  /// very fine-grained tasks (microseconds), and the best cache locality. Priorities are ignored, except
+  /// among tasks waiting for pool units.
+  depth_first,
+};
+
+/// Settings for one run (`TaskScheduler::run`, `TaskScheduler::start`).
 struct RunOptions {
   FailurePolicy failure_policy = FailurePolicy::keep_going();
+  /// Which ready tasks start first when workers are scarce (see `ReadyOrder`). With one worker the start
+  /// order is exactly this order; with several, each worker follows it over its own ready tasks and
+  /// takes the best of another's when it runs dry.
+  ReadyOrder order = ReadyOrder::critical_path;
   /// Seeds the retry jitter (`RetryPolicy::jitter`): runs with the same non-zero seed wait the same. 0 draws
   /// a fresh seed for each run.
   std::uint64_t seed = 0;
