@@ -1,6 +1,7 @@
 #include "graph.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,6 +65,68 @@ namespace {
     cycle.push_back(ids.name(path[k]));
   }
   throw CycleError(std::move(cycle));
+}
+
+/// Fills frozen.rank (see FrozenGraph::rank) in one backward pass over the topological order: a task's
+/// critical path is its cost plus the longest of its dependents'. O(tasks + edges).
+void rank_tasks(const Graph& graph, FrozenGraph& frozen) {
+  const std::uint32_t n = frozen.size;
+  frozen.rank = BlockArray<std::uint64_t>(n);
+  std::uint64_t* rank = frozen.rank.data();
+  const std::uint32_t* order = frozen.order.data();
+  const std::uint32_t* out_begin = frozen.out_begin.data();
+  const std::uint32_t* out = frozen.out.data();
+  // Unit costs give integer paths, computed in place; hints give real ones, kept as doubles in the same
+  // slots (no second array) until they are scaled.
+  if (graph.costs.empty()) {
+    for (std::uint32_t i = n; i-- > 0;) {
+      const std::uint32_t t = order[i];
+      std::uint64_t below = 0;
+      for (std::uint32_t e = out_begin[t]; e < out_begin[t + 1]; ++e) {
+        below = std::max(below, rank[out[e] & ~FrozenGraph::sole_dependency]);
+      }
+      rank[t] = below + 1;  // at most max_tasks < 2^32: fits the low half as it is
+    }
+  } else {
+    double longest = 0;
+    for (std::uint32_t i = n; i-- > 0;) {
+      const std::uint32_t t = order[i];
+      double below = 0;
+      for (std::uint32_t e = out_begin[t]; e < out_begin[t + 1]; ++e) {
+        below = std::max(below, std::bit_cast<double>(rank[out[e] & ~FrozenGraph::sole_dependency]));
+      }
+      const double path = below + (t < graph.costs.size() ? graph.costs[t] : 1.0);
+      rank[t] = std::bit_cast<std::uint64_t>(path);
+      longest = std::max(longest, path);
+    }
+    // Scaled so that the longest maps to 2^32 - 1: order is kept, except between paths closer than
+    // 2^-32 of the longest.
+    const double scale = longest > 0 ? 4294967295.0 / longest : 0;
+    for (std::uint32_t t = 0; t < n; ++t) {
+      const double scaled = std::min(std::bit_cast<double>(rank[t]) * scale, 4294967295.0);
+      rank[t] = static_cast<std::uint64_t>(scaled);
+    }
+  }
+  // Explicit priorities above it all. The bias maps INT_MIN..INT_MAX onto 0..UINT32_MAX in order.
+  constexpr std::uint64_t bias = 0x80000000ULL;
+  for (std::uint32_t t = 0; t < n; ++t) {
+    const std::int64_t priority = t < graph.priorities.size() ? graph.priorities[t] : 0;
+    rank[t] |= static_cast<std::uint64_t>(priority + static_cast<std::int64_t>(bias)) << 32;
+  }
+
+  // Roots in each order's sequence, where it differs from the index order `order` has them in.
+  const auto by = [&](std::uint64_t mask) {
+    return [rank, mask](std::uint32_t a, std::uint32_t b) { return (rank[a] & mask) > (rank[b] & mask); };
+  };
+  const std::uint32_t* roots_end = order + frozen.root_count;
+  if (!std::is_sorted(order, roots_end, by(~std::uint64_t{0}))) {
+    frozen.roots_by_rank.assign(order, roots_end);
+    std::stable_sort(frozen.roots_by_rank.begin(), frozen.roots_by_rank.end(), by(~std::uint64_t{0}));
+  }
+  if (!std::is_sorted(order, roots_end, by(FrozenGraph::band_mask))) {
+    frozen.roots_by_priority.assign(order, roots_end);
+    std::stable_sort(frozen.roots_by_priority.begin(), frozen.roots_by_priority.end(), by(FrozenGraph::band_mask));
+  }
 }
 
 }  // namespace
@@ -132,6 +195,8 @@ FrozenGraph freeze(const Graph& graph, const IdTable& ids) {
   for (std::uint32_t t = 0; t < n; ++t) {
     unmet[t].store(graph.nodes[t].dep_count, std::memory_order_relaxed);
   }
+  rank_tasks(graph, frozen);
+  frozen.links = BlockArray<std::uint32_t>(n);
   return frozen;
 }
 

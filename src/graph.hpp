@@ -43,7 +43,6 @@ struct TaskExtra {
   std::chrono::nanoseconds deadline{0};
   TriggerRule trigger = TriggerRule::all_success;
   bool takes_context = false;
-  int priority = 0;
   std::vector<ResourceRequest> resources;  // as given
   std::vector<Need> needs;                 // the same, resolved against Graph::pools by start()
 };
@@ -56,6 +55,10 @@ struct Graph {
   std::vector<TaskExtra> extras;     // see TaskNode::extra
   std::uint32_t context_tasks = 0;   // extras whose body takes a TaskContext (they need stop tokens)
   std::vector<std::pair<std::string, std::uint32_t>> pools;  // add_resource: name, capacity
+  // TaskOptions::priority and ::cost by task index, for the tasks that gave one: indices past the end
+  // have the defaults (0 and 1), so a graph without them keeps both empty.
+  std::vector<int> priorities;
+  std::vector<double> costs;
 
   [[nodiscard]] std::uint32_t size() const noexcept { return static_cast<std::uint32_t>(nodes.size()); }
 };
@@ -72,6 +75,18 @@ struct FrozenGraph {
   /// A topological order; its first root_count entries are the tasks without dependencies.
   BlockArray<std::uint32_t> order;
   std::uint32_t root_count = 0;
+  /// Each task's ready-queue key (ReadyOrder::critical_path; a higher key starts first): its explicit
+  /// priority in the high 32 bits (biased so that unsigned order is signed order), its critical path (the
+  /// longest cost-weighted path to a sink, itself included) scaled to 32 bits in the low ones. FIFO runs
+  /// keep only the high half (see band_mask).
+  BlockArray<std::uint64_t> rank;
+  static constexpr std::uint64_t band_mask = 0xFFFFFFFF00000000ULL;
+  /// The roots in critical_path order (rank descending, then index), and in fifo order (explicit priority
+  /// descending, then index). Empty where that is already `order`'s, as it is for most graphs.
+  std::vector<std::uint32_t> roots_by_rank;
+  std::vector<std::uint32_t> roots_by_priority;
+  /// Per task, the next task below it in a ready queue's stack (see ReadyQueue); scratch for ordered runs.
+  BlockArray<std::uint32_t> links;
   /// Unmet-dependency counters (used for tasks with two or more dependencies); see RunState for the
   /// encoding. Between runs each holds its task's dep_count.
   BlockArray<std::atomic<std::uint32_t>> counters;

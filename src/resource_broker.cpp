@@ -27,7 +27,7 @@ void ResourceBroker::take(std::span<const Need> needs) {
   }
 }
 
-bool ResourceBroker::acquire(std::uint32_t task, std::span<const Need> needs, int priority) {
+bool ResourceBroker::acquire(std::uint32_t task, std::span<const Need> needs, std::uint64_t priority) {
   Lock lock(m_mutex);
   if (fits(needs)) {
     // Passing the queue is allowed unless a waiter of at least this priority has been passed too often.

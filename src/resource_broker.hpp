@@ -34,7 +34,7 @@ class ResourceBroker {
   /// Takes `needs` for `task` if they are free and no reserving waiter is in the way; otherwise queues
   /// `task` (with its `priority`). Returns whether the units were taken. `needs` must stay valid while the
   /// task waits.
-  [[nodiscard]] bool acquire(std::uint32_t task, std::span<const Need> needs, int priority);
+  [[nodiscard]] bool acquire(std::uint32_t task, std::span<const Need> needs, std::uint64_t priority);
 
   /// Gives `needs` back, then grants what it can to waiters; appends the tasks granted to `granted`.
   void release(std::span<const Need> needs, std::vector<std::uint32_t>& granted);
@@ -48,7 +48,7 @@ class ResourceBroker {
  private:
   struct Waiter {
     std::uint32_t task;
-    int priority;
+    std::uint64_t priority;
     std::uint64_t seq;
     std::uint32_t bypassed;
     std::span<const Need> needs;

@@ -29,6 +29,17 @@ double jitter_draw(std::uint64_t seed, std::uint32_t task, std::uint64_t retry) 
   return static_cast<double>(bits >> 11) * 0x1.0p-53;
 }
 
+/// The roots in the sequence `order` claims them in.
+const std::uint32_t* roots_in_order(const FrozenGraph& frozen, ReadyOrder order) noexcept {
+  if (order == ReadyOrder::critical_path && !frozen.roots_by_rank.empty()) {
+    return frozen.roots_by_rank.data();
+  }
+  if (order == ReadyOrder::fifo && !frozen.roots_by_priority.empty()) {
+    return frozen.roots_by_priority.data();
+  }
+  return frozen.order.data();
+}
+
 }  // namespace
 
 RunState::RunState(const RunSetup& setup)
@@ -39,15 +50,19 @@ RunState::RunState(const RunSetup& setup)
       m_out_begin(setup.frozen.out_begin.data()),
       m_out(setup.frozen.out.data()),
       m_counters_dep(setup.frozen.counters.data()),
-      m_roots(setup.frozen.order.data()),
+      m_roots(roots_in_order(setup.frozen, setup.order)),
       m_root_count(setup.frozen.root_count),
+      m_rank(setup.frozen.rank.data()),
+      m_links(setup.frozen.links.data()),
+      m_order_threshold(setup.order_threshold),
       m_results(setup.results),
       m_construct_from(setup.constructed),
       m_failure_limit(setup.failure_limit),
       m_workers(static_cast<std::uint32_t>(setup.pool.size())),
       m_seed(setup.seed),
       m_observer(setup.observer),
-      m_mode{setup.observer != nullptr, !setup.graph.extras.empty(), setup.counted || setup.observer != nullptr},
+      m_mode{setup.observer != nullptr, !setup.graph.extras.empty(), setup.counted || setup.observer != nullptr,
+             setup.order},
       m_stop(setup.stop),
       m_pool(setup.pool),
       m_timekeeper(setup.timekeeper),
@@ -134,7 +149,10 @@ bool RunState::acquire_units(std::uint32_t task, const TaskExtra& extra, Pending
   // before the grant, and the retry heap's lock the grant before the resumption).
   state.parked = true;
   m_waiting.fetch_add(1, std::memory_order_relaxed);
-  if (m_broker.acquire(task, extra.needs, extra.priority)) {
+  // Waiters are served by the run order's key: explicit priority, then (critical_path) the longest path.
+  const std::uint64_t rank = m_rank[task];
+  const std::uint64_t key = m_mode.order == ReadyOrder::critical_path ? rank : rank & FrozenGraph::band_mask;
+  if (m_broker.acquire(task, extra.needs, key)) {
     state.parked = false;
     m_waiting.fetch_sub(1, std::memory_order_relaxed);
     state.holds = true;
@@ -489,8 +507,10 @@ void RunState::progress(Progress& p) const noexcept {
     p.running += c.busy.load(std::memory_order_relaxed);
   }
   p.waiting = m_waiting.load(std::memory_order_relaxed);
-  p.finished = std::min<std::size_t>(p.finished, p.total);
+  // A task is counted failed, skipped or cancelled just before it is counted finished (and a worker's
+  // finished count can lag by its last call): a failed task has finished all the same.
   const std::size_t other = p.failed + p.skipped + p.cancelled;
+  p.finished = std::min<std::size_t>(std::max(p.finished, other), p.total);
   p.succeeded = p.finished > other ? p.finished - other : 0;
 }
 

@@ -15,13 +15,10 @@
 #include "dagsched/observer.hpp"
 #include "dagsched/task_context.hpp"
 #include "dagsched/task_result.hpp"
+#include "dagsched/task_scheduler.hpp"
 #include "graph.hpp"
 #include "thread_annotations.hpp"
 #include "timekeeper.hpp"
-
-namespace dagsched {
-struct Progress;
-}
 
 namespace dagsched::detail {
 
@@ -40,8 +37,10 @@ struct RunSetup {
   std::uint64_t seed;           // for retry jitter
   Observer* observer;           // null: none
   bool counted;                 // whether progress() may be asked for (a start() whose handle is the user's)
-  std::stop_source stop;        // requested on cancellation (nostopstate when no task takes a context)
-  std::uint32_t owner;          // the scheduler's serial, as in its TaskHandles
+  ReadyOrder order;
+  Nanos order_threshold;  // see RunOptions (0: always ordered)
+  std::stop_source stop;  // requested on cancellation (nostopstate when no task takes a context)
+  std::uint32_t owner;    // the scheduler's serial, as in its TaskHandles
 };
 
 /// A worker's running totals, for progress reports. Each is written by its worker only (load, then
@@ -82,9 +81,12 @@ class RunState {
   RunState(const RunState&) = delete;
   RunState& operator=(const RunState&) = delete;
 
-  /// Finishes `item` and, without a queue round trip, each dependent it readies last, until a task readies
-  /// nothing; the other readied dependents go to `sink.push`. Returns the number of tasks finished.
-  /// Sink: `void push(std::uint32_t item)` and `std::uint32_t index` (the worker's).
+  /// Finishes `item` and, without a queue round trip, the dependent it readies that the sink picks (when
+  /// nothing the sink holds should start first), until none is picked; the other readied dependents go
+  /// to `sink.push`. Returns the number of tasks finished. Sink (see WorkerPool): a type `Ready` with an
+  /// `item` (a readied item and whatever the sink orders it by), `Ready ready(item)`, `bool before(a, b)`
+  /// (whether a starts before b), `void push(Ready)`, `std::uint32_t next(Ready)` (that item, or one the
+  /// sink holds that starts before it, keeping the other) and `std::uint32_t index` (the worker's).
   /// `Observed` is fixed per run: without an observer the events cost nothing.
   /// The per-run variants of execute(), fixed when the run starts so that a run pays only for what it
   /// uses: `observed` (an observer: every task takes the slow path and raises events), `extras` (some
@@ -94,6 +96,7 @@ class RunState {
     bool observed;
     bool extras;
     bool counted;
+    ReadyOrder order;
   };
 
   [[nodiscard]] Mode mode() const noexcept { return m_mode; }
@@ -111,8 +114,9 @@ class RunState {
     std::uint32_t finished = 0;
 
     // Readies `task`'s dependents after it finished (`ok`: succeeded, or cancelled). Returns the one to run
-    // next on this thread, pushing the others to `sink`, or none. Inlined twice, once with ok == true, so
-    // that the common case is folded: a succeeded task cannot poison its dependent.
+    // next on this thread, the sink's pick among them and what it holds, handing it the others; or none.
+    // Inlined twice, once with ok == true, so that the common case is folded: a succeeded task cannot
+    // poison its dependent.
     auto advance = [&](std::uint32_t task, bool ok) __attribute__((always_inline))->std::uint32_t {
       if constexpr (Counted) {
         live.store(finished, std::memory_order_relaxed);  // this worker's own line; see WorkerPool::work
@@ -121,14 +125,15 @@ class RunState {
       const std::uint32_t end = out_begin[task + 1];
       if (end - first == 1) [[likely]] {  // one dependent (chains, trees' leaves' parents...): no loop
         const std::uint32_t ready = release_dependent(out[first], ok);
-        if constexpr (Observed) {
-          if (ready != none) {
-            notify_ready(ready, sink.index);
-          }
+        if (ready == none) {
+          return none;
         }
-        return ready;
+        if constexpr (Observed) {
+          notify_ready(ready, sink.index);
+        }
+        return sink.next(sink.ready(ready));
       }
-      std::uint32_t next = none;
+      typename Sink::Ready next{none};
       for (std::uint32_t e = first; e < end; ++e) {
         const std::uint32_t ready = release_dependent(out[e], ok);
         if (ready == none) {
@@ -137,12 +142,17 @@ class RunState {
         if constexpr (Observed) {
           notify_ready(ready, sink.index);
         }
-        if (next != none) {
-          sink.push(next);
+        typename Sink::Ready candidate = sink.ready(ready);
+        if (next.item != none) {
+          if (sink.before(candidate, next)) {
+            std::swap(candidate, next);
+          }
+          sink.push(candidate);
+        } else {
+          next = candidate;
         }
-        next = ready;
       }
-      return next;
+      return next.item == none ? none : sink.next(next);
     };
 
     for (;;) {
@@ -183,8 +193,9 @@ class RunState {
   /// This worker's progress counters.
   [[nodiscard]] WorkerCounters& counters(std::uint32_t worker) noexcept { return m_counters[worker]; }
 
-  /// Claims a batch of not-yet-started roots: returns one to run now and pushes the rest to `sink`, where
-  /// other workers can steal them. Returns none when every root has been claimed.
+  /// Claims a batch of not-yet-started roots: returns one to run now and hands the rest to
+  /// `sink.push_roots(roots, count, position)` (which makes them stealable). Returns none when every root
+  /// has been claimed. Roots are claimed in the run order's sequence (see FrozenGraph::roots_by_rank).
   /// Batches shrink as roots run out (guided scheduling), so the cursor is touched rarely yet the last
   /// roots still spread over the workers.
   template <class Sink>
@@ -199,12 +210,37 @@ class RunState {
       return none;
     }
     const std::uint32_t last = std::min(first + batch, m_root_count);
-    // Pushed in reverse, so the owner's LIFO pops run them in index order.
-    for (std::uint32_t i = last - 1; i > first; --i) {
-      sink.push_quiet(m_roots[i]);
-    }
+    sink.push_roots(m_roots + first + 1, last - first - 1, first + 1);
     return m_roots[first];
   }
+
+  /// The queue key of the root at `position` of the claiming sequence (ordered runs).
+  [[nodiscard]] std::uint64_t root_key(std::uint32_t position) const noexcept {
+    const std::uint64_t rank = m_rank[m_roots[position]];
+    // FIFO: every root was ready before any other task, in claiming order (readied tasks' sequence
+    // numbers start at root_count(); see WorkerPool's sink).
+    return m_mode.order == ReadyOrder::fifo ? (rank & FrozenGraph::band_mask) | (UINT32_MAX - position) : rank;
+  }
+
+  /// The next unclaimed root and its key, or none (a hint: another worker may claim it first).
+  [[nodiscard]] std::uint32_t next_root(std::uint64_t& key) const noexcept {
+    const std::uint32_t position = m_root_cursor.load(std::memory_order_relaxed);
+    if (position >= m_root_count) {
+      return none;
+    }
+    key = root_key(position);
+    return m_roots[position];
+  }
+
+  [[nodiscard]] std::uint32_t root_count() const noexcept { return m_root_count; }
+
+  /// RunOptions::order_threshold, in nanoseconds.
+  [[nodiscard]] Nanos order_threshold() const noexcept { return m_order_threshold; }
+
+  /// Queue keys by task (see FrozenGraph::rank).
+  [[nodiscard]] const std::uint64_t* ranks() const noexcept { return m_rank; }
+  /// Scratch links for the ready queues (FrozenGraph::links).
+  [[nodiscard]] std::uint32_t* links() const noexcept { return m_links; }
 
   [[nodiscard]] bool roots_left() const noexcept {
     return m_root_cursor.load(std::memory_order_relaxed) < m_root_count;
@@ -370,8 +406,11 @@ class RunState {
   const std::uint32_t* m_out_begin;
   const std::uint32_t* m_out;
   std::atomic<std::uint32_t>* m_counters_dep;
-  const std::uint32_t* m_roots;
+  const std::uint32_t* m_roots;  // in the run order's claiming sequence
   std::uint32_t m_root_count;
+  const std::uint64_t* m_rank;
+  std::uint32_t* m_links;
+  Nanos m_order_threshold;
   TaskResult* m_results;
   std::size_t m_construct_from;
   std::uint32_t m_failure_limit;

@@ -117,6 +117,7 @@ void validate(const std::string& task_id, const TaskOptions& options) {
   if (!(r.jitter >= 0.0 && r.jitter <= 1.0)) reject("retry.jitter must be between 0 and 1");
   if (options.timeout.count() < 0) reject("timeout must not be negative");
   if (options.deadline.count() < 0) reject("deadline must not be negative");
+  if (!(options.cost >= 0.0) || !std::isfinite(options.cost)) reject("cost must be a finite number >= 0");
   for (const ResourceRequest& request : options.resources) {
     if (request.pool.empty()) reject("a resource request names no pool");
     if (request.units == 0) reject("a resource request asks for 0 units");
@@ -184,6 +185,21 @@ TaskHandle TaskScheduler::add_erased(std::string task_id, detail::TaskFn execute
   if (extra && graph.extras.size() == graph.extras.capacity()) {
     graph.extras.reserve(std::max<std::size_t>(16, 2 * graph.extras.capacity()));
   }
+  const bool prioritised = options != nullptr && options->priority != 0;
+  const bool costed = options != nullptr && options->cost != 1.0;
+  // Grown geometrically, as push_back would, to at least every index this call can create.
+  auto make_room = [&](auto& v) {
+    const std::size_t need = graph.size() + new_ids;
+    if (v.capacity() < need) {
+      v.reserve(std::max(need, 2 * v.capacity()));
+    }
+  };
+  if (prioritised) {
+    make_room(graph.priorities);
+  }
+  if (costed) {
+    make_room(graph.costs);
+  }
   auto intern = [&](std::string_view id) {
     const std::uint32_t i = ids.intern(id);
     if (i == graph.size()) {
@@ -217,11 +233,19 @@ TaskHandle TaskScheduler::add_erased(std::string task_id, detail::TaskFn execute
       x.timeout = options->timeout;
       x.deadline = options->deadline;
       x.trigger = options->trigger;
-      x.priority = options->priority;
       x.resources = std::move(options->resources);
     }
     graph.context_tasks += x.takes_context ? 1 : 0;
     node.extra = static_cast<std::uint32_t>(graph.extras.size());
+  }
+  // Cannot throw: room was made above.
+  if (prioritised) {
+    graph.priorities.resize(std::max<std::size_t>(graph.priorities.size(), index + 1), 0);
+    graph.priorities[index] = options->priority;
+  }
+  if (costed) {
+    graph.costs.resize(std::max<std::size_t>(graph.costs.size(), index + 1), 1.0);
+    graph.costs[index] = options->cost;
   }
   e.frozen_valid = false;
   return TaskHandle(index, e.serial);
@@ -323,8 +347,9 @@ RunHandle TaskScheduler::start_run(const RunOptions& options, bool counted) {
     e.run_stop = stop;
     e.final_progress = Progress{};
     e.run.emplace(detail::RunSetup{e.graph, e.frozen, *e.ids, e.results->data(), e.results->constructed, e.pool,
-                                   e.timekeeper, options.failure_policy.limit(), seed, observer, counted,
-                                   std::move(stop), e.serial});
+                                   e.timekeeper, options.failure_policy.limit(), seed, observer, counted, options.order,
+                                   std::max<detail::Nanos>(options.order_threshold.count(), 0), std::move(stop),
+                                   e.serial});
   } catch (...) {
     e.observer.reset();
     e.recorder.reset();

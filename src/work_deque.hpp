@@ -32,10 +32,10 @@ class WorkDeque {
   }
 
   /// Owner only. Publishes the item seq_cst (see EventCount).
-  void push(std::uint32_t item) { push(item, std::memory_order_seq_cst); }
+  [[gnu::always_inline]] void push(std::uint32_t item) { push(item, std::memory_order_seq_cst); }
 
   /// Owner only. Publishes the item with release order only; call publish() after the last one.
-  void push_quiet(std::uint32_t item) { push(item, std::memory_order_release); }
+  [[gnu::always_inline]] void push_quiet(std::uint32_t item) { push(item, std::memory_order_release); }
 
   /// Owner only. Re-stores m_bottom seq_cst, publishing earlier push_quiet() calls for EventCount.
   void publish() noexcept { m_bottom.store(m_bottom.load(std::memory_order_relaxed), std::memory_order_seq_cst); }
@@ -88,7 +88,7 @@ class WorkDeque {
   }
 
  private:
-  void push(std::uint32_t item, std::memory_order order) {
+  [[gnu::always_inline]] void push(std::uint32_t item, std::memory_order order) {
     const std::int64_t b = m_bottom.load(std::memory_order_relaxed);
     const std::int64_t t = m_top.load(std::memory_order_acquire);
     Ring* ring = m_ring.load(std::memory_order_relaxed);

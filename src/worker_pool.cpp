@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "ready_queue.hpp"
 #include "work_deque.hpp"
 
 namespace dagsched::detail {
@@ -15,37 +16,165 @@ constexpr std::uint32_t none = RunState::none;
 /// push (a futex wake costs microseconds), short enough not to burn a core a user's task could use.
 constexpr int spin_rounds = 64;
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#else
-  std::this_thread::yield();
-#endif
-}
-
 }  // namespace
 
 struct alignas(64) WorkerPool::Worker {
-  WorkDeque deque;
+  WorkDeque deque;   // depth_first runs
+  ReadyQueue queue;  // ordered runs
   WorkerPool* pool = nullptr;
   std::uint64_t rng = 0;  // xorshift state for victim selection
   std::uint32_t index = 0;
   std::thread thread;
-
-  // The sink RunState pushes readied tasks into.
-  void push(std::uint32_t item) {
-    deque.push(item);
-    pool->m_idle.notify_one();
-  }
-  void push_quiet(std::uint32_t item) { deque.push_quiet(item); }
 
   std::uint32_t next_random() noexcept {
     rng ^= rng << 13;
     rng ^= rng >> 7;
     rng ^= rng << 17;
     return static_cast<std::uint32_t>(rng);
+  }
+};
+
+/// How long a worker's recent tasks took, in an ordered run (see RunOptions::order_threshold): measured
+/// over windows of `window` counted tasks, so that the clock is read once per window. `fast` says the
+/// last window's tasks were too short to be worth ordering: the worker then runs depth-first.
+///
+/// Counted where work is picked: each execute() call, and within one (which can run a whole graph) each
+/// task that went through the queue (ordered) or was pushed (fast). A fast spell thus counts fewer tasks
+/// than it runs, which errs toward ordering again; a chain, the one shape whose tasks are never counted
+/// there, has nothing to order.
+struct WorkerPool::Grain {
+  static constexpr std::uint32_t window = 64;
+  std::uint32_t left = window;
+  bool fast = false;
+  Nanos start = 0;
+  Nanos threshold;
+
+  explicit Grain(const RunState& state) : threshold(state.order_threshold()) {
+    if (threshold != 0) {
+      start = clock_now();
+    }
+  }
+
+  /// Counts a task; every `window` of them, decides whether the next ones are ordered.
+  void count() noexcept {
+    if (--left == 0) [[unlikely]] {
+      left = window;
+      if (threshold != 0) {
+        const Nanos now = clock_now();
+        fast = (now - start) / static_cast<Nanos>(window) < threshold;
+        start = now;
+      }
+    }
+  }
+};
+
+/// What RunState::execute hands readied tasks to (see there), in a run in `Order`.
+///
+/// Not `Queued` (depth_first runs, and fast spells of ordered ones): the last readied task runs next and
+/// the others go to the deque, whose owner pops the newest (cache-warm) while thieves take the oldest. No
+/// key is ever computed.
+///
+/// `Queued` (critical_path and fifo): readied tasks go to the worker's ReadyQueue, keyed by their rank
+/// (critical_path) or by their explicit priority and a sequence number (fifo), and the task run next is
+/// the best of what was readied, what the queue holds and the next unclaimed root. Where the queue is
+/// empty and the roots are claimed, which is whenever a task readies only dependents it runs itself (a
+/// chain), that is the depth-first path plus two loads.
+template <ReadyOrder Order, bool Queued>
+struct WorkerPool::Sink {
+  static constexpr bool ordered_run = Order != ReadyOrder::depth_first;
+  static_assert(ordered_run || !Queued);
+
+  struct Ready {
+    std::uint32_t item;
+    std::uint64_t key = 0;  // fifo only: fixed when readied (critical_path reads the rank when needed)
+  };
+
+  Worker& worker;
+  const RunState& state;
+  Grain& grain;
+  const std::uint64_t* rank;
+  std::uint32_t index;
+  std::uint32_t seq;  // fifo: readiness sequence, after the roots'
+
+  Sink(Worker& w, const RunState& s, Grain& g)
+      : worker(w), state(s), grain(g), rank(s.ranks()), index(w.index), seq(s.root_count()) {}
+
+  [[nodiscard]] Ready ready(std::uint32_t item) noexcept {
+    if constexpr (Queued && Order == ReadyOrder::fifo) {
+      return {item, (rank[item & index_mask] & FrozenGraph::band_mask) | (UINT32_MAX - seq++)};
+    } else {
+      return {item};
+    }
+  }
+
+  [[nodiscard]] std::uint64_t key(const Ready& r) const noexcept {
+    if constexpr (Order == ReadyOrder::fifo) {
+      return r.key;
+    } else {
+      return rank[r.item & index_mask];
+    }
+  }
+
+  [[nodiscard]] bool before(const Ready& a, const Ready& b) const noexcept {
+    if constexpr (Queued) {
+      return key(a) >= key(b);  // ties: the newest, as in the queue's buckets
+    } else {
+      return true;  // the newest
+    }
+  }
+
+  [[gnu::always_inline]] void push(const Ready& r) {
+    if constexpr (Queued) {
+      worker.queue.push({key(r), r.item});
+    } else {
+      worker.deque.push(r.item);
+      if constexpr (ordered_run) {
+        grain.count();
+      }
+    }
+    worker.pool->m_idle.notify_one();
+  }
+
+  [[nodiscard]] std::uint32_t next(const Ready& r) {
+    if constexpr (Queued) {
+      grain.count();
+      std::uint64_t root_key = 0;
+      const bool root_first = state.next_root(root_key) != none && root_key > key(r);
+      if (grain.fast || root_first) {
+        // Back to the work loop: to switch to depth-first, or to claim the root that starts first.
+        if (grain.fast) {
+          worker.deque.push(r.item);
+        } else {
+          worker.queue.push({key(r), r.item});
+        }
+        worker.pool->m_idle.notify_one();
+        return none;
+      }
+      if (!worker.queue.owner_sees_empty()) {
+        const std::uint32_t item = worker.queue.exchange({key(r), r.item});
+        if (item != r.item) {
+          worker.pool->m_idle.notify_one();  // r went into the queue
+        }
+        return item;
+      }
+    }
+    return r.item;
+  }
+
+  // Roots at claiming positions position, position + 1, ...; published by the caller.
+  void push_roots(const std::uint32_t* roots, std::uint32_t count, std::uint32_t position) {
+    if constexpr (Queued) {
+      // In reverse too: roots of equal key share a LIFO bucket.
+      worker.queue.push_many(count, [&](std::uint32_t i) {
+        const std::uint32_t k = count - 1 - i;
+        return ReadyQueue::Entry{state.root_key(position + k), roots[k]};
+      });
+    } else {
+      // Pushed in reverse, so the owner's LIFO pops run them in claiming order.
+      for (std::uint32_t i = count; i-- > 0;) {
+        worker.deque.push_quiet(roots[i]);
+      }
+    }
   }
 };
 
@@ -128,14 +257,19 @@ void WorkerPool::thread_main(Worker& worker) {
     if (m_stop.load(std::memory_order_relaxed)) {
       return;
     }
-    // One instantiation per mode a run can have (an observed run takes the slow path for everything).
+    // One instantiation per mode a run can have (an observed run takes the slow path for everything;
+    // fifo, never the fastest, always checks for options and counts).
     const RunState::Mode mode = m_state->mode();
-    if (mode.observed) {
-      work<true, true, true>(worker, *m_state);
-    } else if (mode.extras) {
-      mode.counted ? work<false, true, true>(worker, *m_state) : work<false, true, false>(worker, *m_state);
-    } else {
-      mode.counted ? work<false, false, true>(worker, *m_state) : work<false, false, false>(worker, *m_state);
+    switch (mode.order) {
+      case ReadyOrder::critical_path:
+        run_mode<ReadyOrder::critical_path, true>(worker, mode);
+        break;
+      case ReadyOrder::fifo:
+        run_mode<ReadyOrder::fifo, false>(worker, mode);
+        break;
+      case ReadyOrder::depth_first:
+        run_mode<ReadyOrder::depth_first, true>(worker, mode);
+        break;
     }
     if (m_active.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       {
@@ -147,10 +281,31 @@ void WorkerPool::thread_main(Worker& worker) {
   }
 }
 
-template <bool Observed, bool Extras, bool Counted>
+template <ReadyOrder Order, bool Specialised>
+void WorkerPool::run_mode(Worker& worker, RunState::Mode mode) {
+  RunState& state = *m_state;
+  if (mode.observed) {
+    work<true, true, true, Order>(worker, state);
+  } else if (!Specialised) {
+    work<false, true, true, Order>(worker, state);
+  } else if (mode.extras) {
+    mode.counted ? work<false, true, true, Order>(worker, state) : work<false, true, false, Order>(worker, state);
+  } else {
+    mode.counted ? work<false, false, true, Order>(worker, state) : work<false, false, false, Order>(worker, state);
+  }
+}
+
+template <bool Observed, bool Extras, bool Counted, ReadyOrder Order>
 void WorkerPool::work(Worker& worker, RunState& state) {
+  constexpr bool ordered = Order != ReadyOrder::depth_first;
   // No thief can hold a pointer into this deque's old rings: the previous run has fully ended.
   worker.deque.reclaim();
+  if constexpr (ordered) {
+    worker.queue.attach(state.links());
+  }
+  Grain grain(state);
+  Sink<Order, ordered> sink(worker, state, grain);
+  Sink<Order, false> fast_sink(worker, state, grain);  // an ordered run's depth-first spells
 
   // Finished tasks are counted locally and published only when this worker runs dry: the run cannot
   // end while this worker still holds work, so nothing is lost, and the shared counter is touched once
@@ -159,8 +314,9 @@ void WorkerPool::work(Worker& worker, RunState& state) {
   WorkerCounters& counters = state.counters(worker.index);
   std::uint64_t finished_total = 0;  // this run's, for progress reports
   bool busy = false;
+  auto find = [&] { return ordered && grain.fast ? find_work(fast_sink, state) : find_work(sink, state); };
   for (;;) {
-    std::uint32_t item = find_work(worker, state);
+    std::uint32_t item = find();
     if (item == none && busy) {
       busy = false;
       counters.busy.store(0, std::memory_order_relaxed);
@@ -178,14 +334,21 @@ void WorkerPool::work(Worker& worker, RunState& state) {
         return;
       }
       cpu_relax();
-      item = find_work(worker, state);
+      item = find();
     }
     if (item != none) {
       if (!busy) {
         busy = true;
         counters.busy.store(1, std::memory_order_relaxed);
       }
-      const std::uint32_t n = state.execute<Observed, Extras, Counted>(item, worker);
+      std::uint32_t n;
+      if constexpr (ordered) {
+        grain.count();
+        n = grain.fast ? state.execute<Observed, Extras, Counted>(item, fast_sink)
+                       : state.execute<Observed, Extras, Counted>(item, sink);
+      } else {
+        n = state.execute<Observed, Extras, Counted>(item, sink);
+      }
       finished += n;
       // Live first, then the total: a concurrent report may briefly undercount, never count twice. (An
       // uncounted run publishes its total per call only: progress() cannot be asked for, but the final
@@ -207,8 +370,28 @@ void WorkerPool::work(Worker& worker, RunState& state) {
   }
 }
 
-std::uint32_t WorkerPool::find_work(Worker& worker, RunState& state) {
-  std::uint32_t item = worker.deque.pop();
+template <ReadyOrder Order, bool Queued>
+std::uint32_t WorkerPool::find_work(Sink<Order, Queued>& sink, RunState& state) {
+  constexpr bool ordered = Order != ReadyOrder::depth_first;
+  Worker& worker = sink.worker;
+  std::uint32_t item;
+  if constexpr (Queued) {
+    // The best of this worker's own tasks, unless an unclaimed root starts before it (with one worker,
+    // this makes the start order exactly the run's order). Then what a fast spell left in the deque.
+    std::uint64_t key = 0;
+    const std::uint32_t root = state.next_root(key);
+    item = root == none ? worker.queue.pop() : worker.queue.pop_before({key, root});
+    if (item == none && (root == none || worker.queue.owner_sees_empty())) {
+      item = worker.deque.pop();
+    }
+  } else {
+    item = worker.deque.pop();
+    if constexpr (ordered) {
+      if (item == none) {
+        item = worker.queue.pop();  // left by an ordered spell
+      }
+    }
+  }
   if (item != none) {
     return item;
   }
@@ -216,18 +399,29 @@ std::uint32_t WorkerPool::find_work(Worker& worker, RunState& state) {
   if (item != none) {
     return item;
   }
-  item = state.claim_roots(worker);
+  item = state.claim_roots(sink);
   if (item != none) {
-    if (!worker.deque.looks_empty()) {
-      worker.deque.publish();
+    const bool more = Queued ? !worker.queue.owner_sees_empty() : !worker.deque.looks_empty();
+    if (more) {
+      if constexpr (!Queued) {
+        worker.deque.publish();  // (a ReadyQueue publishes under its lock)
+      }
       m_idle.notify_one();  // the rest of the batch is up for stealing
     }
     return item;
   }
-  return steal(worker);
+  if constexpr (Queued) {
+    item = worker.queue.pop();  // a root was claimed by another worker between the looks above
+    if (item != none) {
+      return item;
+    }
+  }
+  return steal<Order>(worker);
 }
 
+template <ReadyOrder Order>
 std::uint32_t WorkerPool::steal(Worker& worker) {
+  constexpr bool ordered = Order != ReadyOrder::depth_first;
   const auto n = static_cast<std::uint32_t>(m_workers.size());
   if (n == 1) {
     return none;
@@ -238,10 +432,14 @@ std::uint32_t WorkerPool::steal(Worker& worker) {
     if (v == worker.index) {
       continue;
     }
-    WorkDeque& victim = m_workers[v]->deque;
-    const std::uint32_t item = victim.steal();
+    Worker& victim = *m_workers[v];
+    // Ordered runs: the best the victim queued, else what it readied in a fast spell.
+    std::uint32_t item = ordered ? victim.queue.steal() : none;
+    if (item == none) {
+      item = victim.deque.steal();
+    }
     if (item != none) {
-      if (!victim.looks_empty()) {
+      if (!victim.deque.looks_empty() || (ordered && !victim.queue.looks_empty())) {
         m_idle.notify_one();  // more where that came from: let another sleeper help
       }
       return item;
@@ -264,7 +462,7 @@ bool WorkerPool::work_visible(const RunState& state) const noexcept {
     return true;
   }
   for (const auto& worker : m_workers) {
-    if (!worker->deque.looks_empty()) {
+    if (!worker->deque.looks_empty() || !worker->queue.looks_empty()) {
       return true;
     }
   }

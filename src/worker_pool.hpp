@@ -54,11 +54,18 @@ class WorkerPool {
 
  private:
   struct Worker;
+  struct Grain;
+  template <ReadyOrder Order, bool Queued>
+  struct Sink;
 
   void thread_main(Worker& worker);
-  template <bool Observed, bool Extras, bool Counted>
+  template <ReadyOrder Order, bool Specialised>
+  void run_mode(Worker& worker, RunState::Mode mode);
+  template <bool Observed, bool Extras, bool Counted, ReadyOrder Order>
   void work(Worker& worker, RunState& state);
-  [[nodiscard]] std::uint32_t find_work(Worker& worker, RunState& state);
+  template <ReadyOrder Order, bool Queued>
+  [[nodiscard]] std::uint32_t find_work(Sink<Order, Queued>& sink, RunState& state);
+  template <ReadyOrder Order>
   [[nodiscard]] std::uint32_t steal(Worker& worker);
   [[nodiscard]] bool work_visible(const RunState& state) const noexcept;
   void stop_and_join() noexcept;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -23,7 +24,9 @@
 
 namespace {
 
+using dagsched::ReadyOrder;
 using dagsched::ResultSet;
+using dagsched::RunOptions;
 using dagsched::Status;
 using dagsched::TaskHandle;
 using dagsched::TaskScheduler;
@@ -349,7 +352,14 @@ bool RunCase(std::uint64_t seed, std::size_t max_size, std::size_t fixed_workers
     for (auto& p : probes) {
       p->reset();
     }
-    const ResultSet results = scheduler.run();
+    // Every ready order, always ordered or adaptive: orders change when tasks start, never the outcome.
+    RunOptions options;
+    options.order = std::array{ReadyOrder::critical_path, ReadyOrder::fifo,
+                               ReadyOrder::depth_first}[Uniform<std::size_t>(rng, 0, 2)];
+    if (Chance(rng, 0.5)) {
+      options.order_threshold = std::chrono::nanoseconds(0);
+    }
+    const ResultSet results = scheduler.run(options);
     const std::vector<std::string> problems = Check(dag, probes, ids, results);
     *tasks_run += n;
     if (!problems.empty()) {
