@@ -18,6 +18,7 @@
 #include "dagsched/version.hpp"
 #include "engines.hpp"
 #include "harness.hpp"
+#include "makespan.hpp"
 #include "report.hpp"
 #include "shapes.hpp"
 
@@ -34,10 +35,17 @@ class UsageError : public std::runtime_error {
 constexpr std::uint32_t memory_chain_size = 1'000'000;
 constexpr std::uint32_t huge_chain_size = 10'000'000;
 
+// The makespan benchmark is not one of the spec's shapes: it measures the order of ready tasks, not the
+// engine's overhead, and takes seconds, so only --makespan or --shape makespan runs it.
+constexpr std::string_view makespan_shape = "makespan";
+constexpr std::size_t makespan_default_reps = 5;
+
 struct Options {
   std::size_t reps = 11;
   std::size_t workers = 2;
-  std::vector<std::string> shapes;   // empty: all
+  bool reps_given = false;
+  bool workers_given = false;
+  std::vector<std::string> shapes;   // empty: all of the spec's (not makespan)
   std::vector<std::string> engines;  // "dagsched", "tbb", "serial" or "dagsched/ids"...; empty: all
   std::vector<std::string> apis;     // "ids", "handles"; empty: both
   bool csv = false;
@@ -48,10 +56,16 @@ struct Options {
 
 constexpr std::string_view usage =
     "usage: dagsched_bench [options]\n"
-    "  --reps N        timed repetitions of each phase (default 11; one untimed warm-up besides)\n"
-    "  --workers N     worker threads of every engine (default 2)\n"
+    "  --reps N        timed repetitions of each phase (default 11, makespan 5; one untimed warm-up besides)\n"
+    "  --workers N     worker threads of every engine (default 2; makespan: 2 and 4)\n"
     "  --shape NAME    only this shape (repeatable, or comma-separated): chain, independent, bintree,\n"
-    "                  wavefront, random, random_spin, random_faults\n"
+    "                  wavefront, random, random_spin, random_faults; or makespan (never in the default run)\n"
+    "  --makespan      the makespan benchmark alone (= --shape makespan --no-memory): a fixed 420-task DAG\n"
+    "                  (180 random tasks, then chains of 120, 40, 40 and 40) of 0.1-5 ms bodies, run by\n"
+    "                  dagsched/handles in each ready order (fifo, critical_path, depth_first), without\n"
+    "                  and with a gpu = 1 pool on 20% of the tasks; makespans against the lower bound\n"
+    "                  max(critical path, work / workers[, gpu work]). Its defaults: --reps 5, and\n"
+    "                  workers 2 and 4 unless --workers is given. About 6 s per rep, plus 6 s of warm-up\n"
     "  --engine NAME   only this engine (repeatable, or comma-separated): dagsched, tbb, serial,\n"
     "                  dagsched/ids, dagsched/handles\n"
     "  --api NAME      only this dagsched API: ids or handles\n"
@@ -123,8 +137,13 @@ Options parse(int argc, char** argv) {
     };
     if (a == "--reps") {
       o.reps = parse_count(a, value());
+      o.reps_given = true;
     } else if (a == "--workers") {
       o.workers = parse_count(a, value());
+      o.workers_given = true;
+    } else if (a == "--makespan") {
+      o.shapes.emplace_back(makespan_shape);
+      o.memory = false;
     } else if (a == "--shape") {
       split_into(value(), o.shapes);
     } else if (a == "--engine") {
@@ -147,7 +166,7 @@ Options parse(int argc, char** argv) {
     }
   }
   for (const std::string& s : o.shapes) {
-    bool known = false;
+    bool known = s == makespan_shape;
     for (std::string_view name : shape_names()) {
       known = known || name == s;
     }
@@ -189,10 +208,20 @@ const Engine* find_engine(const std::vector<std::unique_ptr<Engine>>& engines, s
 
 int run_benchmark(const Options& o) {
   std::ostream& human = o.csv ? std::cerr : std::cout;
-  human << "dagsched_bench: dagsched " << dagsched::version_string << ", " << o.workers << " workers, " << o.reps
-        << " reps (median of reps after 1 warm-up), hardware threads " << std::thread::hardware_concurrency()
-        << ", load average " << load_average() << "\n"
-        << tbb_description() << "\n";
+  bool spec_shapes = false;
+  for (std::string_view name : shape_names()) {
+    spec_shapes = spec_shapes || wanted(o.shapes, name);
+  }
+  const bool makespan = !o.shapes.empty() && wanted(o.shapes, makespan_shape);
+  if (spec_shapes || o.memory) {
+    human << "dagsched_bench: dagsched " << dagsched::version_string << ", " << o.workers << " workers, " << o.reps
+          << " reps (median of reps after 1 warm-up), hardware threads " << std::thread::hardware_concurrency()
+          << ", load average " << load_average() << "\n"
+          << tbb_description() << "\n";
+  } else {
+    human << "dagsched_bench: dagsched " << dagsched::version_string << ", makespan benchmark, hardware threads "
+          << std::thread::hardware_concurrency() << ", load average " << load_average() << "\n";
+  }
 #ifndef NDEBUG
   human << "WARNING: assertions are on (not a Release build); timings are not representative\n";
 #endif
@@ -255,7 +284,25 @@ int run_benchmark(const Options& o) {
     all.insert(all.end(), shape_results.begin(), shape_results.end());
   }
 
-  print_targets(human, all, o.workers);
+  if (spec_shapes) {
+    print_targets(human, all, o.workers);
+  }
+
+  if (makespan) {
+    if (find_engine(engines, "dagsched", "handles") != nullptr) {
+      MakespanOptions mo;
+      mo.workers = o.workers_given ? std::vector<std::size_t>{o.workers} : std::vector<std::size_t>{2, 4};
+      mo.reps = o.reps_given ? o.reps : makespan_default_reps;
+      mo.samples = o.samples;
+      human << "\n== makespan benchmark: " << mo.reps << " reps of each order after 1 warm-up, median and best\n";
+      std::string found = run_makespan(mo, human, o.csv ? &std::cout : nullptr);
+      if (!found.empty() && problem.empty()) {
+        problem = std::move(found);
+      }
+    } else {
+      human << "\nthe makespan benchmark needs the dagsched/handles engine, which the filters exclude\n";
+    }
+  }
 
   if (o.huge) {
     if (const Engine* handles = find_engine(engines, "dagsched", "handles")) {
