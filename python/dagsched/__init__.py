@@ -14,8 +14,13 @@ GIL only while a callable runs.
 Fault tolerance, all keyword-only options of add_task: retry_delay / backoff / max_delay / jitter,
 retry_if, timeout, deadline, trigger="all_done"; a task taking one parameter gets a TaskContext
 (ctx.result("A") is A's return value). Raise PermanentError to fail without retrying; an overrunning
-task fails with dagsched.TimeoutError. run(failure_policy=..., seed=...) and start() (a RunHandle with
-wait, done, cancel and progress) control a run.
+task fails with dagsched.TimeoutError. run(failure_policy=..., seed=..., order=...) and start() (a
+RunHandle with wait, done, cancel and progress) control a run.
+
+Scheduling: add_resource("gpu", 2) declares a pool of 2 units that tasks ask for with
+add_task(..., resources={"gpu": 1}); add_task's priority= (higher starts first) and cost= (the weight on
+the critical path) and run(order="critical_path" | "fifo" | "depth_first") choose which ready task starts
+first.
 
 See help(TaskScheduler), help(TaskScheduler.add_task), help(TaskScheduler.run), help(TaskContext),
 help(RunHandle) and help(TaskResult) for the full contract.
@@ -30,6 +35,7 @@ from ._dagsched import (
     GraphError,
     PermanentError,
     Progress,
+    ResourceError,
     RunHandle,
     TaskContext,
     TaskResult,
@@ -45,6 +51,7 @@ __all__ = [
     "GraphError",
     "PermanentError",
     "Progress",
+    "ResourceError",
     "RunHandle",
     "TaskContext",
     "TaskResult",

@@ -1,7 +1,7 @@
 # Type stubs for the compiled extension; see the docstrings for the full contract.
 import builtins
 import datetime
-from typing import Any, Callable, Collection, Literal
+from typing import Any, Callable, Collection, Iterable, Literal, Mapping
 
 _Seconds = float | int | datetime.timedelta
 
@@ -18,6 +18,10 @@ class UnknownDependencyError(GraphError):
 
 class CycleError(GraphError):
     cycle: list[str]
+
+class ResourceError(GraphError):
+    task_id: str
+    pool: str
 
 class PermanentError(Exception): ...
 
@@ -95,6 +99,8 @@ class RunHandle:
     def progress(self) -> Progress: ...
 
 _FailurePolicy = Literal["keep_going", "fail_fast"] | int
+_ReadyOrder = Literal["critical_path", "fifo", "depth_first"]
+_Resources = Mapping[str, int] | Iterable[tuple[str, int]]
 
 class TaskScheduler:
     def __init__(self, max_workers: int = 4) -> None: ...
@@ -113,10 +119,18 @@ class TaskScheduler:
         timeout: _Seconds | None = None,
         deadline: _Seconds | None = None,
         trigger: Literal["all_success", "all_done"] = "all_success",
+        resources: _Resources | None = None,
+        priority: int = 0,
+        cost: float = 1.0,
         context: bool | None = None,
     ) -> None: ...
-    def run(self, *, failure_policy: _FailurePolicy = "keep_going", seed: int = 0) -> dict[str, TaskResult]: ...
-    def start(self, *, failure_policy: _FailurePolicy = "keep_going", seed: int = 0) -> RunHandle: ...
+    def add_resource(self, name: str, capacity: int) -> None: ...
+    def run(
+        self, *, failure_policy: _FailurePolicy = "keep_going", seed: int = 0, order: _ReadyOrder = "critical_path"
+    ) -> dict[str, TaskResult]: ...
+    def start(
+        self, *, failure_policy: _FailurePolicy = "keep_going", seed: int = 0, order: _ReadyOrder = "critical_path"
+    ) -> RunHandle: ...
     def close(self) -> None: ...
     def __enter__(self) -> TaskScheduler: ...
     def __exit__(self, *args: object) -> bool: ...

@@ -31,6 +31,7 @@ PyObject* g_graph_error = nullptr;
 PyObject* g_duplicate_task_error = nullptr;
 PyObject* g_unknown_dependency_error = nullptr;
 PyObject* g_cycle_error = nullptr;
+PyObject* g_resource_error = nullptr;
 
 // The task-facing exception classes, in Python: users subclass PermanentError, and TimeoutError takes
 // keyword attributes, both of which are plainer to write as Python classes than through the C API.
@@ -99,6 +100,8 @@ void translate_engine_errors(std::exception_ptr error) {
                {{"task_id", py::str(e.task_id())}, {"dependency", py::str(e.dependency())}});
   } catch (const dagsched::DuplicateTaskError& e) {
     raise_with(g_duplicate_task_error, e.what(), {{"task_id", py::str(e.task_id())}});
+  } catch (const dagsched::ResourceError& e) {
+    raise_with(g_resource_error, e.what(), {{"task_id", py::str(e.task_id())}, {"pool", py::str(e.pool())}});
   } catch (const dagsched::GraphError& e) {
     PyErr_SetString(g_graph_error, e.what());
   } catch (const std::out_of_range& e) {
@@ -211,10 +214,13 @@ The worker threads are created here and reused by every run(); close() (or leavi
 garbage collection) joins them. The GIL is held only while a task's callable runs, so I/O-bound tasks
 (sleep, subprocess, sockets) overlap; CPU-bound pure-Python tasks are serialised by the GIL as usual.
 
+Resource pools (add_resource(), add_task(..., resources=...)) cap how many units of a resource running
+tasks hold at once; add_task's priority and cost and run(order=...) choose which ready task starts first.
+
 Raises ValueError when max_workers < 1, TypeError when it is not an int.)doc";
 
 constexpr const char* add_task_doc =
-    R"doc(add_task($self, /, task_id, execute_fn, dependencies=None, retries=0, *, retry_delay=0, backoff=1, max_delay=None, jitter=0, retry_if=None, timeout=None, deadline=None, trigger='all_success', context=None)
+    R"doc(add_task($self, /, task_id, execute_fn, dependencies=None, retries=0, *, retry_delay=0, backoff=1, max_delay=None, jitter=0, retry_if=None, timeout=None, deadline=None, trigger='all_success', resources=None, priority=0, cost=1.0, context=None)
 --
 
 Registers task `task_id` (a non-empty str) running `execute_fn()` once every task in `dependencies`
@@ -233,16 +239,26 @@ Keyword-only options (durations in seconds, an int, float or datetime.timedelta)
     ctx.stop_requested()).
   trigger: 'all_success' (the default: run once every dependency succeeded) or 'all_done' (run once
     every dependency has finished, whatever its status: for cleanup work).
+  resources: units of resource pools (see add_resource) that each attempt holds while it runs, as a
+    mapping {pool: units} or a sequence of (pool, units) pairs (units an int >= 1). All are taken at
+    once before an attempt starts and given back when it ends; a task waiting for units holds no
+    worker thread. A pool never declared, or more units than its capacity, makes run() raise
+    ResourceError.
+  priority: an int; among ready tasks, a higher priority starts first (whatever the run's `order`,
+    except 'depth_first'), and among tasks waiting for the same pool units it is served first.
+  cost: the relative cost of one attempt (a finite number >= 0, in any unit all tasks share; 1 by
+    default): its weight on the critical paths that run(order='critical_path') follows.
   context: whether execute_fn takes a TaskContext. None (the default) decides from its signature: a
     callable with exactly one required positional parameter gets one, any other is called with no
     arguments. True or False overrides that.
 
 Raises DuplicateTaskError (a ValueError) when `task_id` is already registered; ValueError for an empty
-id, negative `retries` or an option out of range; TypeError for a non-str id, a non-callable `execute_fn` or a malformed
-`dependencies`; RuntimeError when called during run() (from a task, for instance) or after close().
-A rejected call leaves the scheduler unchanged.)doc";
+id, negative `retries` or an option out of range; TypeError for a non-str id, a non-callable
+`execute_fn`, a malformed `dependencies` or `resources`, or an option of the wrong type; RuntimeError
+when called during run() (from a task, for instance) or after close(). A rejected call leaves the
+scheduler unchanged.)doc";
 
-constexpr const char* run_doc = R"doc(run($self, /, *, failure_policy='keep_going', seed=0)
+constexpr const char* run_doc = R"doc(run($self, /, *, failure_policy='keep_going', seed=0, order='critical_path')
 --
 
 Runs every registered task once and returns {task_id: TaskResult} (a dict, in add_task order). May be
@@ -252,12 +268,19 @@ failure_policy: 'keep_going' (the spec's behaviour: a failure skips its downstre
 independent branch still runs), 'fail_fast' (the first task that fails for good cancels the rest of
 the run: tasks not yet started end 'cancelled'), or an int n >= 1 (cancel at the n-th failure).
 seed: seeds the retry jitter, so that runs with the same non-zero seed wait the same; 0 draws a fresh one.
+order: which ready tasks start first when there are more than free workers, after each task's
+`priority`: 'critical_path' (the default: the task with the most work still ahead of it, the sum of
+`cost` along its longest path to a sink, first; ties in add_task order), 'fifo' (in the order tasks
+became ready, roots in add_task order) or 'depth_first' (each worker runs next the task it readied
+last; no ordering, the least overhead; priorities ignored except among tasks waiting for pool units).
+With max_workers=1 the start order is exactly this order.
 
 Raises before any task runs: UnknownDependencyError (a ValueError) naming the task and the missing id;
-CycleError (a ValueError) naming the cycle (`.cycle` lists it in run order); RuntimeError when this
-scheduler is already running or closed; TypeError or ValueError for a bad option. A task's own exception
-(any Exception subclass) never propagates: it is stored as the TaskResult's `error`, the very object
-raised, traceback included.
+CycleError (a ValueError) naming the cycle (`.cycle` lists it in run order); ResourceError (a
+ValueError) for a task needing a pool never declared or more units than its capacity (`.task_id`,
+`.pool`); RuntimeError when this scheduler is already running or closed; TypeError or ValueError for a
+bad option. A task's own exception (any Exception subclass) never propagates: it is stored as the
+TaskResult's `error`, the very object raised, traceback included.
 
 Interruption: Ctrl-C (or any signal handler that raises) during run() cancels the run: tasks not yet
 started are never called, tasks running finish their current attempt (threads cannot be interrupted;
@@ -271,13 +294,24 @@ At interpreter exit, a run still in flight in a daemon thread is cancelled and t
 running tasks to finish their attempt (as concurrent.futures waits for its workers); that run returns
 with the unstarted tasks "cancelled", and run() raises RuntimeError from then on.)doc";
 
-constexpr const char* start_doc = R"doc(start($self, /, *, failure_policy='keep_going', seed=0)
+constexpr const char* start_doc = R"doc(start($self, /, *, failure_policy='keep_going', seed=0, order='critical_path')
 --
 
 Starts running every registered task and returns at once with a RunHandle: wait(timeout=None) for
 the results, done(), cancel(), progress(). Options and errors as for run(). Until the handle's
 wait() has returned (or the handle is garbage-collected, which cancels the run and waits for its
 running tasks), add_task(), run(), start() and close() raise RuntimeError.)doc";
+
+constexpr const char* add_resource_doc = R"doc(add_resource($self, /, name, capacity)
+--
+
+Declares resource pool `name` (a non-empty str) of `capacity` units (an int >= 1): GPUs, database
+connections, licences... Tasks ask for units with add_task(..., resources={name: units}); never more
+than `capacity` units are held at once, whatever max_workers is. Pools stay declared for every later
+run.
+
+Raises ValueError for an empty name, a name already declared or a capacity < 1; TypeError for a
+non-str name or a non-int capacity; RuntimeError when called during run() or after close().)doc";
 
 constexpr const char* run_handle_doc = R"doc(A run started by TaskScheduler.start().
 
@@ -342,6 +376,9 @@ PYBIND11_MODULE(_dagsched, m) {
   g_cycle_error = new_exception(m, "CycleError", g_graph_error,
                                 "run() found a dependency cycle. `.cycle` lists its task ids in the order they would "
                                 "have had to run; the message reads 'cycle: a -> b -> a'.");
+  g_resource_error = new_exception(m, "ResourceError", g_graph_error,
+                                   "run() found a task (`.task_id`) needing resource pool `.pool`, which was never "
+                                   "declared with add_resource(), or more units of it than its capacity.");
   {
     py::dict ns;
     ns["__builtins__"] = py::module_::import("builtins");
@@ -380,13 +417,15 @@ PYBIND11_MODULE(_dagsched, m) {
   cls.def(py::init<const py::object&>(), py::arg("max_workers") = 4,
           "__init__($self, /, max_workers=4)\n--\n\nStarts `max_workers` worker threads.")
       .def("run", &PyScheduler::run, py::kw_only(), py::arg("failure_policy") = "keep_going", py::arg("seed") = 0,
-           run_doc)
+           py::arg("order") = "critical_path", run_doc)
       .def(
           "start",
-          [](py::object self, const py::object& failure_policy, const py::object& seed) {
-            return self.cast<PyScheduler&>().start(self, failure_policy, seed);
+          [](py::object self, const py::object& failure_policy, const py::object& seed, const py::object& order) {
+            return self.cast<PyScheduler&>().start(self, failure_policy, seed, order);
           },
-          py::kw_only(), py::arg("failure_policy") = "keep_going", py::arg("seed") = 0, start_doc)
+          py::kw_only(), py::arg("failure_policy") = "keep_going", py::arg("seed") = 0,
+          py::arg("order") = "critical_path", start_doc)
+      .def("add_resource", &PyScheduler::add_resource, py::arg("name"), py::arg("capacity"), add_resource_doc)
       .def("close", &PyScheduler::close,
            "close($self, /)\n--\n\nJoins the worker threads and drops every task. Later add_task() and run() "
            "raise RuntimeError. Idempotent; RuntimeError during run().")

@@ -1,8 +1,11 @@
 // dagsched Python module: add_task's and run()'s keyword options, parsed into the engine's option structs.
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "py_convert.hpp"
 #include "py_scheduler.hpp"
@@ -56,6 +59,79 @@ std::chrono::nanoseconds seconds_arg(PyObject* value, const std::string& where, 
 
 bool given(PyObject* arg) noexcept { return arg != nullptr && arg != Py_None; }
 
+// One resource request: `pool` a non-empty str, `units` an int from 1 to 2**32 - 1.
+dagsched::ResourceRequest resource_request(PyObject* pool, PyObject* units, const std::string& where) {
+  if (!PyUnicode_Check(pool)) {
+    throw py::type_error(where + "resources: a pool name must be a str, not " + type_name(pool));
+  }
+  Py_ssize_t size = 0;
+  const char* data = PyUnicode_AsUTF8AndSize(pool, &size);
+  if (data == nullptr) {
+    throw py::error_already_set();
+  }
+  std::string name(data, static_cast<std::size_t>(size));
+  if (name.empty()) {
+    throw py::value_error(where + "resources: a pool name must not be empty");
+  }
+  if (!PyLong_Check(units) || PyBool_Check(units)) {
+    throw py::type_error(where + "resources: the units of pool '" + name + "' must be an int, not " + type_name(units));
+  }
+  int overflow = 0;
+  const long long n = PyLong_AsLongLongAndOverflow(units, &overflow);
+  if (overflow != 0 || n < 1 || n > UINT32_MAX) {
+    throw py::value_error(where + "resources: the units of pool '" + name + "' must be between 1 and " +
+                          std::to_string(UINT32_MAX) + ", not " + py::repr(units).cast<std::string>());
+  }
+  return {std::move(name), static_cast<std::uint32_t>(n)};
+}
+
+// add_task's `resources`: a mapping {pool: units}, or an iterable of (pool, units) pairs. The same pool
+// named twice (in pairs) adds up, as in the engine.
+std::vector<dagsched::ResourceRequest> resources_arg(PyObject* value, const std::string& where) {
+  const std::string expected = "resources must be a mapping {pool: units} or a sequence of (pool, units) pairs";
+  std::vector<dagsched::ResourceRequest> requests;
+  if (PyDict_CheckExact(value)) {
+    Py_ssize_t pos = 0;
+    PyObject* pool = nullptr;
+    PyObject* units = nullptr;
+    // No Python code runs in the loop (the checks call no method), so the dict cannot change under it.
+    while (PyDict_Next(value, &pos, &pool, &units) != 0) {
+      requests.push_back(resource_request(pool, units, where));
+    }
+    return requests;
+  }
+  if (PyUnicode_Check(value) || PyBytes_Check(value)) {
+    throw py::type_error(where + expected + ", not a single " + type_name(value));
+  }
+  py::object items;
+  if (PyMapping_Check(value) != 0 && PyObject_HasAttrString(value, "keys") != 0) {
+    // Any other mapping (a dict subclass, MappingProxyType, a collections.abc.Mapping): its items().
+    items = py::reinterpret_steal<py::object>(PyMapping_Items(value));
+  } else if (Py_TYPE(value)->tp_iter != nullptr || PySequence_Check(value) != 0) {
+    items = py::reinterpret_steal<py::object>(PySequence_List(value));
+  } else {
+    throw py::type_error(where + expected + ", not " + type_name(value));
+  }
+  if (!items) {
+    throw py::error_already_set();
+  }
+  // A list of its own: whatever the items' own code does, nothing else holds it.
+  for (Py_ssize_t i = 0, n = PyList_GET_SIZE(items.ptr()); i < n; ++i) {
+    PyObject* item = PyList_GET_ITEM(items.ptr(), i);
+    if (!PyTuple_Check(item) && !PyList_Check(item)) {
+      throw py::type_error(where + expected + "; an item is " + type_name(item) + ", not a (pool, units) pair");
+    }
+    if (PySequence_Fast_GET_SIZE(item) != 2) {
+      throw py::type_error(where + expected + "; an item of length " + std::to_string(PySequence_Fast_GET_SIZE(item)) +
+                           " is not a (pool, units) pair");
+    }
+    // Held: the item's own pool and units stay alive while it does, and `items` holds the item.
+    PyObject** pair = PySequence_Fast_ITEMS(item);
+    requests.push_back(resource_request(pair[0], pair[1], where));
+  }
+  return requests;
+}
+
 // The engine's retry_if: asks the Python predicate about the Python form of the error. Runs on a worker
 // thread, taking the GIL. An exception from the predicate is reported to sys.unraisablehook and counts as
 // "do not retry", so a broken predicate cannot retry forever.
@@ -94,7 +170,7 @@ class PyRetryIf {
 
 std::optional<dagsched::TaskOptions> task_options(PyObject* const* args, const std::string& id, RunControl* control) {
   bool any = false;
-  for (std::size_t i = arg_retry_delay; i <= arg_trigger; ++i) {
+  for (std::size_t i = arg_retry_delay; i <= arg_cost; ++i) {
     any = any || given(args[i]);
   }
   if (!any) {
@@ -136,6 +212,27 @@ std::optional<dagsched::TaskOptions> task_options(PyObject* const* args, const s
     } else if (PyUnicode_CompareWithASCIIString(trigger, "all_success") != 0) {
       throw py::value_error(where + "trigger must be 'all_success' or 'all_done', not " +
                             py::repr(trigger).cast<std::string>());
+    }
+  }
+  if (PyObject* resources = args[arg_resources]; given(resources)) {
+    options.resources = resources_arg(resources, where);
+  }
+  if (PyObject* priority = args[arg_priority]; given(priority)) {
+    if (!PyLong_Check(priority) || PyBool_Check(priority)) {
+      throw py::type_error(where + "priority must be an int, not " + type_name(priority));
+    }
+    int overflow = 0;
+    const long long p = PyLong_AsLongLongAndOverflow(priority, &overflow);
+    if (overflow != 0 || p < INT_MIN || p > INT_MAX) {
+      throw py::value_error(where + "priority must be between " + std::to_string(INT_MIN) + " and " +
+                            std::to_string(INT_MAX));
+    }
+    options.priority = static_cast<int>(p);
+  }
+  if (given(args[arg_cost])) {
+    options.cost = number_arg(args[arg_cost], where, "cost", false);
+    if (!(options.cost >= 0.0) || !std::isfinite(options.cost)) {
+      throw py::value_error(where + "cost must be a finite number >= 0");
     }
   }
   // Last: nothing after it can fail, so the reference it takes is never dropped here without the engine.
@@ -195,8 +292,19 @@ bool takes_context(PyObject* execute_fn, PyObject* context, const std::string& i
   return required == 1;
 }
 
-dagsched::RunOptions run_options(const py::object& failure_policy, const py::object& seed) {
+dagsched::RunOptions run_options(const py::object& failure_policy, const py::object& seed, const py::object& order) {
   dagsched::RunOptions options;
+  constexpr const char* orders = "'critical_path', 'fifo' or 'depth_first'";
+  if (!PyUnicode_Check(order.ptr())) {
+    throw py::type_error(std::string("order must be ") + orders + ", not " + type_name(order.ptr()));
+  }
+  if (PyUnicode_CompareWithASCIIString(order.ptr(), "fifo") == 0) {
+    options.order = dagsched::ReadyOrder::fifo;
+  } else if (PyUnicode_CompareWithASCIIString(order.ptr(), "depth_first") == 0) {
+    options.order = dagsched::ReadyOrder::depth_first;
+  } else if (PyUnicode_CompareWithASCIIString(order.ptr(), "critical_path") != 0) {
+    throw py::value_error(std::string("order must be ") + orders + ", not " + py::repr(order).cast<std::string>());
+  }
   PyObject* policy = failure_policy.ptr();
   if (PyUnicode_Check(policy)) {
     if (PyUnicode_CompareWithASCIIString(policy, "fail_fast") == 0) {

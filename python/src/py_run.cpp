@@ -171,7 +171,8 @@ void PyRun::cancel() noexcept {
 
 dagsched::Progress PyRun::progress() const noexcept { return m_scheduler != nullptr ? m_handle.progress() : m_final; }
 
-std::unique_ptr<PyRun> PyScheduler::start(py::object owner, const py::object& failure_policy, const py::object& seed) {
+std::unique_ptr<PyRun> PyScheduler::start(py::object owner, const py::object& failure_policy, const py::object& seed,
+                                          const py::object& order) {
   reap_orphan();
   dagsched::TaskScheduler& scheduler = engine();
   if (running()) {
@@ -180,13 +181,13 @@ std::unique_ptr<PyRun> PyScheduler::start(py::object owner, const py::object& fa
   if (g_exiting) {
     throw std::runtime_error("cannot run() after interpreter shutdown has begun");
   }
-  const dagsched::RunOptions options = run_options(failure_policy, seed);
+  const dagsched::RunOptions options = run_options(failure_policy, seed, order);
   m_control.abort_exc.reset();
   m_starting = true;  // close(), add_task() and another start() are refused while the GIL is released
   dagsched::RunHandle handle;
   try {
-    // Validation (unknown ids, cycles) throws from here, before any task runs; the translator in
-    // module.cpp turns it into the Python error.
+    // Validation (unknown ids, cycles, resource requests) throws from here, before any task runs; the
+    // translator in module.cpp turns it into the Python error.
     py::gil_scoped_release nogil;
     handle = scheduler.start(options);
   } catch (...) {
@@ -206,8 +207,8 @@ std::unique_ptr<PyRun> PyScheduler::start(py::object owner, const py::object& fa
   return run;
 }
 
-py::object PyScheduler::run(const py::object& failure_policy, const py::object& seed) {
-  const std::unique_ptr<PyRun> run = start(py::object(), failure_policy, seed);
+py::object PyScheduler::run(const py::object& failure_policy, const py::object& seed, const py::object& order) {
+  const std::unique_ptr<PyRun> run = start(py::object(), failure_policy, seed, order);
   return run->wait(py::none());  // on the way out, ~PyRun cancels and finishes a run wait() did not
 }
 

@@ -4,6 +4,7 @@
 #include <array>
 #include <chrono>
 #include <climits>
+#include <cstdint>
 #include <exception>
 #include <mutex>
 #include <optional>
@@ -231,6 +232,29 @@ bool PyScheduler::contains(const py::object& task_id) const {
     return false;
   }
   return m_scheduler->contains(std::string_view(data, static_cast<std::size_t>(size)));
+}
+
+void PyScheduler::add_resource(const py::object& name, const py::object& capacity) {
+  reap_orphan();
+  dagsched::TaskScheduler& scheduler = engine();
+  if (running()) {
+    throw std::logic_error("add_resource() called while this TaskScheduler is running");
+  }
+  if (!PyUnicode_Check(name.ptr())) {
+    throw py::type_error("add_resource: name must be a str, not " + std::string(Py_TYPE(name.ptr())->tp_name));
+  }
+  std::string pool = utf8(name.ptr());
+  if (!PyLong_Check(capacity.ptr()) || PyBool_Check(capacity.ptr())) {
+    throw py::type_error("add_resource('" + pool + "'): capacity must be an int, not " +
+                         std::string(Py_TYPE(capacity.ptr())->tp_name));
+  }
+  int overflow = 0;
+  const long long n = PyLong_AsLongLongAndOverflow(capacity.ptr(), &overflow);
+  if (overflow > 0 || n > UINT32_MAX) {
+    throw py::value_error("add_resource('" + pool + "'): capacity must be at most " + std::to_string(UINT32_MAX));
+  }
+  // 0 and negative capacities go to the engine as 0, which it rejects with its own message.
+  scheduler.add_resource(std::move(pool), overflow < 0 || n < 0 ? 0 : static_cast<std::uint32_t>(n));
 }
 
 void PyScheduler::add_task(PyObject* const* args) {

@@ -40,13 +40,16 @@ enum AddTaskArg : std::size_t {
   arg_timeout,
   arg_deadline,
   arg_trigger,
+  arg_resources,
+  arg_priority,
+  arg_cost,
   arg_context,
   add_task_arg_count,
 };
 inline constexpr std::size_t add_task_positional = 4;
 inline constexpr std::array<const char*, add_task_arg_count> add_task_arg_names = {
-    "task_id", "execute_fn", "dependencies", "retries",  "retry_delay", "backoff", "max_delay",
-    "jitter",  "retry_if",   "timeout",      "deadline", "trigger",     "context",
+    "task_id",  "execute_fn", "dependencies", "retries", "retry_delay", "backoff",  "max_delay", "jitter",
+    "retry_if", "timeout",    "deadline",     "trigger", "resources",   "priority", "cost",      "context",
 };
 
 class PyRun;
@@ -118,11 +121,14 @@ class PyScheduler {
 
   /// `args` holds add_task_arg_count borrowed references, null for an argument not given.
   void add_task(PyObject* const* args);
-  /// run(failure_policy=..., seed=...): start() then wait().
-  pybind11::object run(const pybind11::object& failure_policy, const pybind11::object& seed);
+  /// add_resource(name, capacity): declares a resource pool.
+  void add_resource(const pybind11::object& name, const pybind11::object& capacity);
+  /// run(failure_policy=..., seed=..., order=...): start() then wait().
+  pybind11::object run(const pybind11::object& failure_policy, const pybind11::object& seed,
+                       const pybind11::object& order);
   /// Starts a run; `owner` is the Python TaskScheduler, kept alive by the returned run.
   std::unique_ptr<PyRun> start(pybind11::object owner, const pybind11::object& failure_policy,
-                               const pybind11::object& seed);
+                               const pybind11::object& seed, const pybind11::object& order);
   void close();
 
   [[nodiscard]] std::size_t max_workers() const noexcept { return m_max_workers; }
@@ -205,7 +211,8 @@ class PyRun {
 };
 
 /// Parses run()'s and start()'s keywords. Raises TypeError or ValueError.
-dagsched::RunOptions run_options(const pybind11::object& failure_policy, const pybind11::object& seed);
+dagsched::RunOptions run_options(const pybind11::object& failure_policy, const pybind11::object& seed,
+                                 const pybind11::object& order);
 
 /// Parses add_task's keyword-only options (`args` as for PyScheduler::add_task) for task `id`; empty when
 /// none is given (the spec's path). Raises TypeError or ValueError naming the option.

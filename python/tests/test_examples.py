@@ -40,3 +40,10 @@ def test_fault_tolerance_example():
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "notify: skipped after 0 attempt(s), skipped because deploy failed" in proc.stdout
     assert "cleanup says: deploy was failed" in proc.stdout
+
+
+def test_resources_example():
+    proc = run_script(os.path.join(REPO, "python", "examples", "resources.py"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "rejected: task 'train_huge' asks too much of pool 'gpu'" in proc.stdout
+    assert "tasks: 10, all succeeded: True, most GPUs in use at once: " in proc.stdout
