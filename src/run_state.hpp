@@ -254,6 +254,10 @@ class RunState {
     return pop_retry_slow();
   }
 
+  /// Whether a task is due at once in the retry heap: one granted pool units (which it holds, idle, until
+  /// it runs) or drained by a cancellation. A hint; one load.
+  [[nodiscard]] bool urgent() const noexcept { return m_next_due.load(std::memory_order_relaxed) == 0; }
+
   /// Whether pop_retry() would find something: part of the parking re-check (see WorkerPool::timer_wake).
   [[nodiscard]] bool retry_ready() const noexcept;
 

@@ -140,8 +140,9 @@ struct WorkerPool::Sink {
       grain.count();
       std::uint64_t root_key = 0;
       const bool root_first = state.next_root(root_key) != none && root_key > key(r);
-      if (grain.fast || root_first) {
-        // Back to the work loop: to switch to depth-first, or to claim the root that starts first.
+      if (grain.fast || root_first || state.urgent()) {
+        // Back to the work loop: to switch to depth-first, to claim the root that starts first, or to
+        // run a task that holds pool units.
         if (grain.fast) {
           worker.deque.push(r.item);
         } else {
@@ -374,7 +375,11 @@ template <ReadyOrder Order, bool Queued>
 std::uint32_t WorkerPool::find_work(Sink<Order, Queued>& sink, RunState& state) {
   constexpr bool ordered = Order != ReadyOrder::depth_first;
   Worker& worker = sink.worker;
-  std::uint32_t item;
+  // First a task that was granted pool units (it holds them until it runs) or a due retry.
+  std::uint32_t item = state.pop_retry();
+  if (item != none) {
+    return item;
+  }
   if constexpr (Queued) {
     // The best of this worker's own tasks, unless an unclaimed root starts before it (with one worker,
     // this makes the start order exactly the run's order). Then what a fast spell left in the deque.
@@ -392,10 +397,6 @@ std::uint32_t WorkerPool::find_work(Sink<Order, Queued>& sink, RunState& state) 
       }
     }
   }
-  if (item != none) {
-    return item;
-  }
-  item = state.pop_retry();
   if (item != none) {
     return item;
   }
