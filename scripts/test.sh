@@ -29,7 +29,7 @@ for preset in ${DAGSCHED_PRESETS:-release tsan asan}; do
 done
 
 step "examples (release)"
-for example in quickstart failure; do
+for example in quickstart failure fault_tolerance resources priorities; do
   build/release/examples/$example
 done
 
@@ -58,6 +58,8 @@ if [ -x build/release/bench/dagsched_bench ]; then
   step "benchmark smoke run (one repetition, no timing assertions)"
   build/release/bench/dagsched_bench --reps 1 >/dev/null
   echo "dagsched_bench --reps 1: ok"
+  build/release/bench/dagsched_bench --makespan --reps 1 >/dev/null
+  echo "dagsched_bench --makespan --reps 1: ok"
 fi
 
 step "all passed"
