@@ -149,35 +149,60 @@ TEST_P(Resources, ASmallRequestPassesALargeOneThatDoesNotFitYet) {
 }
 
 TEST_P(Resources, ALargeRequestIsNotStarvedBySmallOnes) {
+  if (GetParam() < 2) {
+    GTEST_SKIP() << "needs a worker for the holder and one to queue the others (with one worker nothing waits)";
+  }
+  // ResourceBroker::max_bypass: how many later waiters may pass a waiter that does not fit before it reserves.
+  constexpr std::size_t kMaxBypass = 8;
+  constexpr std::size_t kSmalls = 120;
   TaskScheduler s(GetParam());
   s.add_resource("gpu", 2);
   std::mutex m;
-  std::vector<std::string> starts;
+  std::vector<std::string> starts;  // "big" and the small ones, in the order their bodies started
   auto body = [&](std::string id) {
     return [&, id] {
-      {
-        std::lock_guard<std::mutex> lock(m);
-        starts.push_back(id);
-      }
-      std::this_thread::sleep_for(200us);
+      std::lock_guard<std::mutex> lock(m);
+      starts.push_back(id);
     };
   };
-  constexpr int smalls = 120;
-  for (int i = 0; i < smalls / 2; ++i) {
-    s.add_task("s" + std::to_string(i), body("s" + std::to_string(i)), {}, Needs({{"gpu", 1}}));
+  // Everything queues behind "hold", which takes the whole pool; the priorities fix the waiters' order
+  // whatever order the workers queue them in: "first" (1 unit), "big" (2), then the small ones (1 each).
+  Flag holding, release;
+  s.add_task(
+      "hold",
+      [&] {
+        holding.set();
+        EXPECT_TRUE(release.wait_for(kGenerousTimeout));
+      },
+      {}, Needs({{"gpu", 2}}));
+  s.add_task("kick", [&] { EXPECT_TRUE(holding.wait_for(kGenerousTimeout)); });
+  s.add_task(
+      "first", [] {}, {"kick"}, Needs({{"gpu", 1}}, /*priority=*/2));
+  s.add_task("big", body("big"), {"kick"}, Needs({{"gpu", 2}}, /*priority=*/1));
+  for (std::size_t i = 0; i < kSmalls; ++i) {
+    s.add_task("s" + std::to_string(i), body("s" + std::to_string(i)), {"kick"}, Needs({{"gpu", 1}}));
   }
-  s.add_task("big", body("big"), {}, Needs({{"gpu", 2}}));
-  for (int i = smalls / 2; i < smalls; ++i) {
-    s.add_task("s" + std::to_string(i), body("s" + std::to_string(i)), {}, Needs({{"gpu", 1}}));
-  }
-  const ResultSet r = s.run();
+  dagsched::RunHandle h = s.start();
+  // A task counts as waiting just before it queues for its units. Once all of them count, none is left in a
+  // ready queue, so no worker takes new work; a worker counts as running from taking a task until it runs
+  // dry, so once only the holder's worker runs (polled after that), every one of them is in the queue.
+  const std::size_t queued = kSmalls + 2;
+  EXPECT_EQ(dagsched_test::PollProgress(h, [&](const dagsched::Progress& p) { return p.waiting == queued; }).waiting,
+            queued);
+  EXPECT_EQ(dagsched_test::PollProgress(h, [](const dagsched::Progress& p) { return p.running == 1; }).running, 1u);
+  // "hold" gives both units back at once: "first" takes one, "big" does not fit in the other, so the first
+  // small one passes it. From then on a unit is only ever freed while the other is held ("first", or a small
+  // one), so "big" never fits while small ones are granted: without the reservation every one of them passes
+  // it (it starts after all kSmalls: checked by switching the reservation off). With it, once kMaxBypass have
+  // passed, the freed unit stays idle until the other one comes back, and "big" starts.
+  release.set();
+  ASSERT_TRUE(h.wait_for(kGenerousTimeout));
+  const ResultSet r = h.wait();
   ASSERT_TRUE(r.all_succeeded());
-  const auto big = std::find(starts.begin(), starts.end(), "big") - starts.begin();
-  // Without the reservation "big" starts last (position 120: the small ones keep passing it until they run
-  // out; checked by switching the reservation off). With it, at most max_bypass small ones pass it once it
-  // waits. When it starts waiting depends on how the workers claim the roots (under TSan it was seen to
-  // arrive as late as ~90th), so the bound only separates "starved" from "not starved".
-  EXPECT_LT(big, smalls - 4) << "started " << big << "th";
+  ASSERT_EQ(starts.size(), kSmalls + 1);
+  const auto passed = static_cast<std::size_t>(std::find(starts.begin(), starts.end(), "big") - starts.begin());
+  EXPECT_GE(passed, 1u) << "a small request passes the large one that does not fit yet";
+  EXPECT_LE(passed, kMaxBypass) << "started after " << passed << " small ones";
 }
 
 TEST(ResourcesPriority, WaitersStartInPriorityOrder) {
