@@ -40,7 +40,7 @@ struct Progress {
   std::size_t total = 0;      ///< Tasks in the run.
   std::size_t finished = 0;   ///< Tasks with a final status.
   std::size_t running = 0;    ///< Workers inside a task right now (each runs one task at a time).
-  std::size_t waiting = 0;    ///< Tasks waiting for a delayed retry.
+  std::size_t waiting = 0;    ///< Tasks waiting for a delayed retry or for pool units (no worker held).
   std::size_t succeeded = 0;  ///< Of `finished`: Status::success.
   std::size_t failed = 0;     ///< Of `finished`: Status::failed.
   std::size_t skipped = 0;    ///< Of `finished`: Status::skipped.
