@@ -535,13 +535,16 @@ def test_task_raising_system_exit_aborts_a_started_run(sched):
 def test_handle_dropped_inside_its_own_task(sched):
     box = {}
     ran = threading.Event()
+    stored = threading.Event()
 
     def drop():
+        assert stored.wait(WAIT_S)  # the task may start before start() has returned the handle
         box.clear()  # the last reference to the run's handle goes away on this worker
         ran.set()
 
     sched.add_task("drop", drop)
     box["handle"] = sched.start()
+    stored.set()
     assert ran.wait(WAIT_S)
     poll_until(lambda: not box)
     assert sched.run()["drop"].status == "success"  # the orphaned run was finished first
