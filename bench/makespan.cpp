@@ -133,14 +133,7 @@ MakespanGraph make_makespan_graph() {
 
   // The random part, drawn as the `random` shape draws it (with at most 3 dependencies per task).
   for (std::uint32_t i = 0; i < random_task_count; ++i) {
-    const std::uint64_t k = std::min<std::uint64_t>(rng() % 4, i);
-    const std::size_t first = g.deps.size();
-    while (g.deps.size() - first < k) {
-      const auto p = static_cast<std::uint32_t>(rng() % i);
-      if (std::find(g.deps.begin() + static_cast<std::ptrdiff_t>(first), g.deps.end(), p) == g.deps.end()) {
-        g.deps.push_back(p);
-      }
-    }
+    draw_dependencies(rng, i, std::min<std::uint64_t>(rng() % 4, i), g.deps);
     g.dep_begin.push_back(static_cast<std::uint32_t>(g.deps.size()));
   }
   // The chains come last in index order, so their heads are the last roots added: an order that starts
@@ -321,18 +314,6 @@ std::string fmt(const char* format, double v) {
   std::array<char, 32> buf{};
   std::snprintf(buf.data(), buf.size(), format, v);
   return buf.data();
-}
-
-std::string pad(const std::string& s, std::size_t width) {
-  return s.size() >= width ? s : std::string(width - s.size(), ' ') + s;
-}
-
-std::string pad_right(std::string_view s, std::size_t width) {
-  std::string out(s);
-  if (out.size() < width) {
-    out.append(width - out.size(), ' ');
-  }
-  return out;
 }
 
 // One worker count and pool setting: the measurements of every order, and what they are compared with.

@@ -40,19 +40,6 @@ std::string fmt_ratio(std::optional<double> a, std::optional<double> b) {
   return buf.data();
 }
 
-// Right-aligns `s` in `width` columns.
-std::string pad(const std::string& s, std::size_t width) {
-  return s.size() >= width ? s : std::string(width - s.size(), ' ') + s;
-}
-
-std::string pad_right(std::string_view s, std::size_t width) {
-  std::string out(s);
-  if (out.size() < width) {
-    out.append(width - out.size(), ' ');
-  }
-  return out;
-}
-
 constexpr std::array<std::string_view, 5> empty_shapes{"chain", "independent", "bintree", "wavefront", "random"};
 constexpr std::array<std::string_view, 2> apis{"ids", "handles"};
 
@@ -235,6 +222,18 @@ void print_targets(std::ostream& os, const std::vector<Measurement>& all, std::s
   }
   t.summary();
   os.flush();
+}
+
+std::string pad(const std::string& s, std::size_t width) {
+  return s.size() >= width ? s : std::string(width - s.size(), ' ') + s;
+}
+
+std::string pad_right(std::string_view s, std::size_t width) {
+  std::string out(s);
+  if (out.size() < width) {
+    out.append(width - out.size(), ' ');
+  }
+  return out;
 }
 
 }  // namespace dagsched_bench

@@ -3,12 +3,20 @@
 
 #include <cstddef>
 #include <iosfwd>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "harness.hpp"
 #include "shapes.hpp"
 
 namespace dagsched_bench {
+
+/// Right-aligns `s` in `width` columns (for the human tables).
+[[nodiscard]] std::string pad(const std::string& s, std::size_t width);
+
+/// Left-aligns `s` in `width` columns.
+[[nodiscard]] std::string pad_right(std::string_view s, std::size_t width);
 
 /// The CSV header: engine,shape,api,phase,workers,median_ms,best_ms,reps
 void print_csv_header(std::ostream& os);

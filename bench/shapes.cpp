@@ -67,14 +67,7 @@ Shape make_random(std::string_view name, SplitMix64& rng) {
   Shape s = start(name, random_size);
   close_task(s);  // task 0 has no dependency
   for (std::uint32_t i = 1; i < random_size; ++i) {
-    const std::uint64_t k = std::min<std::uint64_t>(rng() % 5, i);
-    const std::size_t first = s.deps.size();
-    while (s.deps.size() - first < k) {
-      const auto p = static_cast<std::uint32_t>(rng() % i);
-      if (std::find(s.deps.begin() + static_cast<std::ptrdiff_t>(first), s.deps.end(), p) == s.deps.end()) {
-        s.deps.push_back(p);
-      }
-    }
+    draw_dependencies(rng, i, std::min<std::uint64_t>(rng() % 5, i), s.deps);
     close_task(s);
   }
   return s;
@@ -182,5 +175,15 @@ void spin_body() {
 }
 
 void throw_fault(std::uint32_t task) { throw BenchFault{task}; }
+
+void draw_dependencies(SplitMix64& rng, std::uint32_t i, std::uint64_t k, std::vector<std::uint32_t>& deps) {
+  const std::size_t first = deps.size();
+  while (deps.size() - first < k) {
+    const auto p = static_cast<std::uint32_t>(rng() % i);
+    if (std::find(deps.begin() + static_cast<std::ptrdiff_t>(first), deps.end(), p) == deps.end()) {
+      deps.push_back(p);
+    }
+  }
+}
 
 }  // namespace dagsched_bench

@@ -63,6 +63,10 @@ struct Shape {
   [[nodiscard]] std::size_t expected_success() const noexcept { return size - expected_failed - expected_skipped; }
 };
 
+/// Appends `k` distinct dependencies of task `i`, each drawn as `rng() % i` (redrawn on a duplicate): the
+/// spec's rule for the `random` shapes, shared by the makespan graph.
+void draw_dependencies(SplitMix64& rng, std::uint32_t i, std::uint64_t k, std::vector<std::uint32_t>& deps);
+
 /// Microseconds a `random_spin` body spins.
 inline constexpr int spin_us = 10;
 
