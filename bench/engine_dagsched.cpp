@@ -1,7 +1,9 @@
 // dagsched_bench: the dagsched engine, with its two ways of naming dependencies.
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "dagsched/dagsched.hpp"
@@ -10,6 +12,8 @@
 namespace dagsched_bench {
 
 namespace {
+
+dagsched::RunOptions run_options;  // set once by main, before any engine runs
 
 // Handles == true: dependencies are the TaskHandles add_task returned (no string lookup); false: the
 // dependencies' string ids.
@@ -42,15 +46,15 @@ class DagschedInstance final : public Instance {
     }
   }
 
-  void run() override { static_cast<void>(m_sched.run()); }
+  void run() override { static_cast<void>(m_sched.run(run_options)); }
 
   void run_keep() override {
     m_kept = dagsched::ResultSet();
-    m_kept = m_sched.run();
+    m_kept = m_sched.run(run_options);
   }
 
   std::string run_and_check() override {
-    const dagsched::ResultSet results = m_sched.run();
+    const dagsched::ResultSet results = m_sched.run(run_options);
     if (results.size() != m_shape.size) {
       return "run() returned " + std::to_string(results.size()) + " results for " + std::to_string(m_shape.size) +
              " tasks";
@@ -156,6 +160,22 @@ std::unique_ptr<Engine> make_dagsched_engine(bool handles) {
     return std::make_unique<DagschedEngine<true>>();
   }
   return std::make_unique<DagschedEngine<false>>();
+}
+
+bool set_dagsched_order(std::string_view order, double threshold_us) {
+  if (order == "critical_path") {
+    run_options.order = dagsched::ReadyOrder::critical_path;
+  } else if (order == "fifo") {
+    run_options.order = dagsched::ReadyOrder::fifo;
+  } else if (order == "depth_first") {
+    run_options.order = dagsched::ReadyOrder::depth_first;
+  } else if (!order.empty()) {
+    return false;
+  }
+  if (threshold_us >= 0) {
+    run_options.order_threshold = std::chrono::nanoseconds(static_cast<std::int64_t>(threshold_us * 1000.0));
+  }
+  return true;
 }
 
 }  // namespace dagsched_bench

@@ -64,6 +64,11 @@ class Engine {
                                                          std::size_t workers) const = 0;
 };
 
+/// How the dagsched engines run the spec's shapes (--order, --order-threshold-us): the ready order by name
+/// ("critical_path", "fifo" or "depth_first"; empty keeps the default) and RunOptions::order_threshold in
+/// microseconds (negative keeps the default). Returns false for an unknown order.
+bool set_dagsched_order(std::string_view order, double threshold_us);
+
 /// dagsched with string ids (`handles == false`) or with TaskHandles as dependencies.
 [[nodiscard]] std::unique_ptr<Engine> make_dagsched_engine(bool handles);
 

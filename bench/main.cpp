@@ -52,6 +52,8 @@ struct Options {
   bool huge = false;
   bool memory = true;
   bool samples = false;
+  std::string order;           // --order: the dagsched engines' ready order on the spec's shapes
+  double threshold_us = -1.0;  // --order-threshold-us (negative: the default)
 };
 
 constexpr std::string_view usage =
@@ -73,6 +75,10 @@ constexpr std::string_view usage =
     "                  the human report then goes to stderr\n"
     "  --samples       also print every timed sample, in the order taken\n"
     "  --no-memory     skip the bytes-per-task measurement (1,000,000-task chain)\n"
+    "  --order NAME    the dagsched engines' RunOptions::order on the spec's shapes: critical_path (the\n"
+    "                  default), fifo or depth_first\n"
+    "  --order-threshold-us X   their RunOptions::order_threshold in microseconds (default 20; 0 orders\n"
+    "                  every task)\n"
     "  --huge          also build and run a 10,000,000-task chain with handles (time and RSS)\n";
 
 // Appends the comma-separated items of `value` to `out`.
@@ -158,12 +164,22 @@ Options parse(int argc, char** argv) {
       o.samples = true;
     } else if (a == "--no-memory") {
       o.memory = false;
+    } else if (a == "--order") {
+      o.order = value();
+    } else if (a == "--order-threshold-us") {
+      o.threshold_us = std::stod(std::string(value()));
+      if (!(o.threshold_us >= 0)) {
+        throw UsageError("--order-threshold-us takes a number >= 0");
+      }
     } else if (a == "--help" || a == "-h") {
       std::cout << usage;
       std::exit(0);
     } else {
       throw UsageError("unknown option '" + std::string(a) + "'");
     }
+  }
+  if (!set_dagsched_order(o.order, o.threshold_us)) {
+    throw UsageError("unknown order '" + o.order + "' (critical_path, fifo or depth_first)");
   }
   for (const std::string& s : o.shapes) {
     bool known = s == makespan_shape;
