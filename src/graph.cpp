@@ -76,18 +76,28 @@ void rank_tasks(const Graph& graph, FrozenGraph& frozen) {
   const std::uint32_t* order = frozen.order.data();
   const std::uint32_t* out_begin = frozen.out_begin.data();
   const std::uint32_t* out = frozen.out.data();
-  // Unit costs give integer paths, computed in place; hints give real ones, kept as doubles in the same
-  // slots (no second array) until they are scaled.
+  // The explicit priority, biased so that INT_MIN..INT_MAX maps onto 0..UINT32_MAX in order.
+  constexpr std::uint64_t low = 0xFFFFFFFFULL;
+  const auto band = [&](std::uint32_t t) -> std::uint64_t {
+    const std::int64_t priority = t < graph.priorities.size() ? graph.priorities[t] : 0;
+    return static_cast<std::uint64_t>(priority + 0x80000000LL) << 32;
+  };
   if (graph.costs.empty()) {
+    // Unit costs: integer paths, at most max_tasks < 2^32, so they fit the low half as they are. One pass
+    // writes the whole key; a dependent's path is its key's low half.
+    const bool banded = !graph.priorities.empty();
+    constexpr std::uint64_t no_band = std::uint64_t{0x80000000} << 32;
     for (std::uint32_t i = n; i-- > 0;) {
       const std::uint32_t t = order[i];
       std::uint64_t below = 0;
       for (std::uint32_t e = out_begin[t]; e < out_begin[t + 1]; ++e) {
-        below = std::max(below, rank[out[e] & ~FrozenGraph::sole_dependency]);
+        below = std::max(below, rank[out[e] & ~FrozenGraph::sole_dependency] & low);
       }
-      rank[t] = below + 1;  // at most max_tasks < 2^32: fits the low half as it is
+      rank[t] = (banded ? band(t) : no_band) | (below + 1);
     }
   } else {
+    // Cost hints: real paths, kept as doubles in the same slots (no second array), then scaled so that the
+    // longest maps to 2^32 - 1: order is kept, except between paths closer than 2^-32 of the longest.
     double longest = 0;
     for (std::uint32_t i = n; i-- > 0;) {
       const std::uint32_t t = order[i];
@@ -99,19 +109,11 @@ void rank_tasks(const Graph& graph, FrozenGraph& frozen) {
       rank[t] = std::bit_cast<std::uint64_t>(path);
       longest = std::max(longest, path);
     }
-    // Scaled so that the longest maps to 2^32 - 1: order is kept, except between paths closer than
-    // 2^-32 of the longest.
     const double scale = longest > 0 ? 4294967295.0 / longest : 0;
     for (std::uint32_t t = 0; t < n; ++t) {
       const double scaled = std::min(std::bit_cast<double>(rank[t]) * scale, 4294967295.0);
-      rank[t] = static_cast<std::uint64_t>(scaled);
+      rank[t] = band(t) | static_cast<std::uint64_t>(scaled);
     }
-  }
-  // Explicit priorities above it all. The bias maps INT_MIN..INT_MAX onto 0..UINT32_MAX in order.
-  constexpr std::uint64_t bias = 0x80000000ULL;
-  for (std::uint32_t t = 0; t < n; ++t) {
-    const std::int64_t priority = t < graph.priorities.size() ? graph.priorities[t] : 0;
-    rank[t] |= static_cast<std::uint64_t>(priority + static_cast<std::int64_t>(bias)) << 32;
   }
 
   // Roots in each order's sequence, where it differs from the index order `order` has them in.
@@ -123,7 +125,8 @@ void rank_tasks(const Graph& graph, FrozenGraph& frozen) {
     frozen.roots_by_rank.assign(order, roots_end);
     std::stable_sort(frozen.roots_by_rank.begin(), frozen.roots_by_rank.end(), by(~std::uint64_t{0}));
   }
-  if (!std::is_sorted(order, roots_end, by(FrozenGraph::band_mask))) {
+  // Without explicit priorities every root has the same band: index order is FIFO's.
+  if (!graph.priorities.empty() && !std::is_sorted(order, roots_end, by(FrozenGraph::band_mask))) {
     frozen.roots_by_priority.assign(order, roots_end);
     std::stable_sort(frozen.roots_by_priority.begin(), frozen.roots_by_priority.end(), by(FrozenGraph::band_mask));
   }

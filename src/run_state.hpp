@@ -316,9 +316,13 @@ class RunState {
     }
     result.status = Status::success;
     result.attempts = 1;
-    if (stale) [[unlikely]] {
-      result.error = nullptr;
-      result.skipped_by.reset();
+    if (stale) [[unlikely]] {  // (a fresh slot, on a first run, is empty already: test before calls)
+      if (result.error) {
+        result.error = nullptr;
+      }
+      if (result.skipped_by) {
+        result.skipped_by.reset();
+      }
     }
     return Attempt::success;
   }
