@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -97,7 +98,9 @@ void rank_tasks(const Graph& graph, FrozenGraph& frozen) {
     }
   } else {
     // Cost hints: real paths, kept as doubles in the same slots (no second array), then scaled so that the
-    // longest maps to 2^32 - 1: order is kept, except between paths closer than 2^-32 of the longest.
+    // longest maps to 2^32 - 1: order is kept, except between paths closer than 2^-32 of the longest. Sums
+    // of finite costs can overflow: paths are capped at the largest double, and scaled by a division (a
+    // ratio of at most 1), never by a factor that could overflow when every path is tiny.
     double longest = 0;
     for (std::uint32_t i = n; i-- > 0;) {
       const std::uint32_t t = order[i];
@@ -105,14 +108,14 @@ void rank_tasks(const Graph& graph, FrozenGraph& frozen) {
       for (std::uint32_t e = out_begin[t]; e < out_begin[t + 1]; ++e) {
         below = std::max(below, std::bit_cast<double>(rank[out[e] & ~FrozenGraph::sole_dependency]));
       }
-      const double path = below + (t < graph.costs.size() ? graph.costs[t] : 1.0);
+      const double path =
+          std::min(below + (t < graph.costs.size() ? graph.costs[t] : 1.0), std::numeric_limits<double>::max());
       rank[t] = std::bit_cast<std::uint64_t>(path);
       longest = std::max(longest, path);
     }
-    const double scale = longest > 0 ? 4294967295.0 / longest : 0;
     for (std::uint32_t t = 0; t < n; ++t) {
-      const double scaled = std::min(std::bit_cast<double>(rank[t]) * scale, 4294967295.0);
-      rank[t] = band(t) | static_cast<std::uint64_t>(scaled);
+      const double scaled = longest > 0 ? std::bit_cast<double>(rank[t]) / longest * 4294967295.0 : 0.0;
+      rank[t] = band(t) | static_cast<std::uint64_t>(std::clamp(scaled, 0.0, 4294967295.0));
     }
   }
 

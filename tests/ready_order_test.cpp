@@ -370,6 +370,30 @@ TEST(ReadyOrder, EveryOrderRunsEveryTaskWithTheSameResults) {
   }
 }
 
+TEST(ReadyOrder, ExtremeCostsStillOrderByPath) {
+  // Finite costs whose paths overflow a double, and costs so small that their scale factor would: the
+  // ranks are capped and scaled by a ratio, so the longest path still starts first (UBSan's
+  // float-cast-overflow once caught a NaN converted to an integer here).
+  for (const double cost : {1e308, 1e-310}) {
+    TaskScheduler s(1);
+    StartLog log;
+    TaskOptions o;
+    o.cost = cost;
+    TaskOptions none;
+    none.cost = 0.0;
+    s.add_task(
+        "short", [&] { log.started(0); }, {}, none);
+    const TaskHandle a = s.add_task(
+        "long", [&] { log.started(1); }, {}, o);
+    s.add_task(
+        "long.1", [&] { log.started(2); }, {a}, o);
+    const auto results = s.run(Exact(ReadyOrder::critical_path));
+    ASSERT_TRUE(results.all_succeeded());
+    ASSERT_EQ(log.order().size(), 3u);
+    EXPECT_EQ(log.order().front(), 1u) << cost;
+  }
+}
+
 TEST(ReadyOrder, CostMustBeFiniteAndNotNegative) {
   TaskScheduler s(1);
   for (const double bad : {-1.0, std::numeric_limits<double>::infinity(), std::numeric_limits<double>::quiet_NaN()}) {
