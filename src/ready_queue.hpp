@@ -93,6 +93,7 @@ class ReadyQueue {
   void push(Entry entry) {
     SpinGuard lock(m_lock);
     insert(entry);
+    publish_top();
     m_size.store(m_count, std::memory_order_seq_cst);
   }
 
@@ -103,6 +104,7 @@ class ReadyQueue {
     for (std::uint32_t i = 0; i < count; ++i) {
       insert(entry_at(i));
     }
+    publish_top();
     m_size.store(m_count, std::memory_order_seq_cst);
   }
 
@@ -115,6 +117,7 @@ class ReadyQueue {
     }
     const std::uint32_t top = take_top();
     insert(entry);
+    publish_top();
     m_size.store(m_count, std::memory_order_seq_cst);
     return top;
   }
@@ -154,6 +157,10 @@ class ReadyQueue {
   /// Owner only: a hint that costs one load (exact for the owner when zero).
   [[nodiscard]] bool owner_sees_empty() const noexcept { return m_size.load(std::memory_order_relaxed) == 0; }
 
+  /// Any thread: the key of the best task held (0 when empty; a task of priority INT_MIN and path 0 looks
+  /// empty too, harmlessly). A hint, for comparing workers' best tasks without their locks.
+  [[nodiscard]] std::uint64_t top_key() const noexcept { return m_top.load(std::memory_order_relaxed); }
+
   /// Any thread; seq_cst, for the parking re-check.
   [[nodiscard]] bool looks_empty() const noexcept { return m_size.load(std::memory_order_seq_cst) == 0; }
 
@@ -172,6 +179,10 @@ class ReadyQueue {
 
   static std::uint32_t cache_slot(std::uint64_t key) noexcept {
     return static_cast<std::uint32_t>((key * 0x9E3779B97F4A7C15ULL) >> 60);  // 16 slots
+  }
+
+  void publish_top() DAGSCHED_REQUIRES(m_lock) {
+    m_top.store(m_count == 0 ? 0 : m_heap.front().key, std::memory_order_relaxed);
   }
 
   void insert(Entry entry) DAGSCHED_REQUIRES(m_lock) {
@@ -211,6 +222,7 @@ class ReadyQueue {
 
   std::uint32_t take_top_published() DAGSCHED_REQUIRES(m_lock) {
     const std::uint32_t item = take_top();
+    publish_top();
     m_size.store(m_count, std::memory_order_relaxed);
     return item;
   }
@@ -254,6 +266,7 @@ class ReadyQueue {
 
   SpinLock m_lock;
   std::atomic<std::uint32_t> m_size{0};
+  std::atomic<std::uint64_t> m_top{0};
   std::uint32_t* m_links DAGSCHED_GUARDED_BY(m_lock) = nullptr;
   std::uint32_t m_count DAGSCHED_GUARDED_BY(m_lock) = 0;
   std::vector<HeapEntry> m_heap DAGSCHED_GUARDED_BY(m_lock);

@@ -139,10 +139,12 @@ struct WorkerPool::Sink {
     if constexpr (Queued) {
       grain.count();
       std::uint64_t root_key = 0;
-      const bool root_first = state.next_root(root_key) != none && root_key > key(r);
-      if (grain.fast || root_first || state.urgent()) {
-        // Back to the work loop: to switch to depth-first, to claim the root that starts first, or to
-        // run a task that holds pool units.
+      const std::uint64_t mine = key(r);
+      const bool root_first = state.next_root(root_key) != none && root_key > mine;
+      if (grain.fast || root_first || state.urgent() ||
+          worker.pool->better_elsewhere(worker, std::max(mine, worker.queue.top_key())) != none) {
+        // Back to the work loop: to switch to depth-first, to claim the root that starts first, to run a
+        // task that holds pool units, or to take another worker's better task.
         if (grain.fast) {
           worker.deque.push(r.item);
         } else {
@@ -382,9 +384,17 @@ std::uint32_t WorkerPool::find_work(Sink<Order, Queued>& sink, RunState& state) 
   }
   if constexpr (Queued) {
     // The best of this worker's own tasks, unless an unclaimed root starts before it (with one worker,
-    // this makes the start order exactly the run's order). Then what a fast spell left in the deque.
+    // this makes the start order exactly the run's order), or another worker holds a better one (tasks
+    // here are long enough for a look at every worker's best). Then what a fast spell left in the deque.
     std::uint64_t key = 0;
     const std::uint32_t root = state.next_root(key);
+    const std::uint32_t victim = better_elsewhere(worker, std::max(worker.queue.top_key(), root == none ? 0 : key));
+    if (victim != none) {
+      item = m_workers[victim]->queue.steal();
+      if (item != none) {
+        return item;
+      }
+    }
     item = root == none ? worker.queue.pop() : worker.queue.pop_before({key, root});
     if (item == none && (root == none || worker.queue.owner_sees_empty())) {
       item = worker.deque.pop();
@@ -418,6 +428,18 @@ std::uint32_t WorkerPool::find_work(Sink<Order, Queued>& sink, RunState& state) 
     }
   }
   return steal<Order>(worker);
+}
+
+std::uint32_t WorkerPool::better_elsewhere(const Worker& worker, std::uint64_t bound) const noexcept {
+  std::uint32_t best = none;
+  for (const auto& other : m_workers) {
+    const std::uint64_t top = other->queue.top_key();
+    if (top > bound && other.get() != &worker) {
+      bound = top;
+      best = other->index;
+    }
+  }
+  return best;
 }
 
 template <ReadyOrder Order>
