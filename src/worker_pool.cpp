@@ -44,7 +44,11 @@ struct alignas(64) WorkerPool::Worker {
 /// there, has nothing to order.
 struct WorkerPool::Grain {
   static constexpr std::uint32_t window = 64;
-  std::uint32_t left = window;
+  // The first window is short: a run of tiny tasks leaves the (costlier) ordered mode after a few, while
+  // a run of long ones has measured them before many decisions were made.
+  static constexpr std::uint32_t first_window = 8;
+  std::uint32_t left = first_window;
+  std::uint32_t counted = first_window;
   bool fast = false;
   Nanos start = 0;
   Nanos threshold;
@@ -58,12 +62,12 @@ struct WorkerPool::Grain {
   /// Counts a task; every `window` of them, decides whether the next ones are ordered.
   void count() noexcept {
     if (--left == 0) [[unlikely]] {
-      left = window;
       if (threshold != 0) {
         const Nanos now = clock_now();
-        fast = (now - start) / static_cast<Nanos>(window) < threshold;
+        fast = (now - start) / static_cast<Nanos>(counted) < threshold;
         start = now;
       }
+      left = counted = window;
     }
   }
 };
