@@ -70,7 +70,8 @@ RunState::RunState(const RunSetup& setup)
       m_owner(setup.owner),
       m_counters(std::make_unique<WorkerCounters[]>(setup.pool.size())),
       m_pending(setup.graph.extras.empty() ? nullptr : std::make_unique<Pending[]>(setup.graph.extras.size())),
-      m_remaining(setup.frozen.size) {
+      m_remaining(setup.frozen.size),
+      m_ready_numbers(setup.frozen.root_count) {
   if (!setup.graph.pools.empty()) {
     std::vector<std::uint32_t> capacities;
     for (const auto& pool : setup.graph.pools) {

@@ -234,7 +234,13 @@ class RunState {
 
   [[nodiscard]] std::uint32_t root_count() const noexcept { return m_root_count; }
 
-  /// RunOptions::order_threshold, in nanoseconds.
+  /// FIFO: the next readiness number (after the roots'), shared so that workers' numbers compare. One
+  /// relaxed RMW per readied task, in FIFO runs only.
+  [[nodiscard]] std::uint32_t next_ready_number() noexcept {
+    return m_ready_numbers.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  /// RunOptions::order_threshold, in nanoseconds (0 where the run's order is always kept).
   [[nodiscard]] Nanos order_threshold() const noexcept { return m_order_threshold; }
 
   /// Queue keys by task (see FrozenGraph::rank).
@@ -443,6 +449,7 @@ class RunState {
   // nothing, a task started just after cancel() is allowed, and it only ever goes from false to true.
   // Seq_cst where it is set, so that parked workers woken afterwards see it (EventCount's argument).
   alignas(64) std::atomic<bool> m_cancelled{false};
+  alignas(64) std::atomic<std::uint32_t> m_ready_numbers;  // see next_ready_number()
 
   // Delayed retries: a min-heap on due time. m_next_due (never when empty) lets workers skip the lock
   // while nothing waits; it is written under the lock, read without it (a stale value delays a pick-up

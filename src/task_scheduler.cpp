@@ -316,6 +316,13 @@ RunHandle TaskScheduler::start_run(const RunOptions& options, bool counted) {
   }
   std::uint64_t serial = 0;
   try {
+    if (options.order != ReadyOrder::critical_path && options.order != ReadyOrder::fifo &&
+        options.order != ReadyOrder::depth_first) {
+      throw std::invalid_argument("run/start: RunOptions::order is not a ReadyOrder");
+    }
+    if (options.order_threshold.count() < 0) {
+      throw std::invalid_argument("run/start: RunOptions::order_threshold must not be negative");
+    }
     if (!e.frozen_valid) {
       e.frozen = detail::freeze(e.graph, *e.ids);  // throws on a bad graph, before anything runs
       e.frozen_valid = true;
@@ -342,14 +349,18 @@ RunHandle TaskScheduler::start_run(const RunOptions& options, bool counted) {
     std::stop_source stop = e.graph.context_tasks != 0 ? std::stop_source() : std::stop_source(std::nostopstate);
     detail::Lock lock(e.run_mutex);
     serial = ++e.run_serial;
+    // Only the default order's unit-cost guess gives way to depth-first spells: FIFO, explicit priorities
+    // and cost hints are requests, kept for every task (see RunOptions::order_threshold).
+    const bool adaptive =
+        options.order == ReadyOrder::critical_path && e.graph.priorities.empty() && e.graph.costs.empty();
+    const detail::Nanos threshold = adaptive ? options.order_threshold.count() : 0;
     const std::uint64_t seed =
         options.seed != 0 ? options.seed : static_cast<std::uint64_t>(detail::clock_now()) ^ (serial << 32) ^ e.serial;
     e.run_stop = stop;
     e.final_progress = Progress{};
     e.run.emplace(detail::RunSetup{e.graph, e.frozen, *e.ids, e.results->data(), e.results->constructed, e.pool,
                                    e.timekeeper, options.failure_policy.limit(), seed, observer, counted, options.order,
-                                   std::max<detail::Nanos>(options.order_threshold.count(), 0), std::move(stop),
-                                   e.serial});
+                                   threshold, std::move(stop), e.serial});
   } catch (...) {
     e.observer.reset();
     e.recorder.reset();

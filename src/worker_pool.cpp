@@ -94,18 +94,16 @@ struct WorkerPool::Sink {
   };
 
   Worker& worker;
-  const RunState& state;
+  RunState& state;
   Grain& grain;
   const std::uint64_t* rank;
   std::uint32_t index;
-  std::uint32_t seq;  // fifo: readiness sequence, after the roots'
 
-  Sink(Worker& w, const RunState& s, Grain& g)
-      : worker(w), state(s), grain(g), rank(s.ranks()), index(w.index), seq(s.root_count()) {}
+  Sink(Worker& w, RunState& s, Grain& g) : worker(w), state(s), grain(g), rank(s.ranks()), index(w.index) {}
 
   [[nodiscard]] Ready ready(std::uint32_t item) noexcept {
     if constexpr (Queued && Order == ReadyOrder::fifo) {
-      return {item, (rank[item & index_mask] & FrozenGraph::band_mask) | (UINT32_MAX - seq++)};
+      return {item, (rank[item & index_mask] & FrozenGraph::band_mask) | (UINT32_MAX - state.next_ready_number())};
     } else {
       return {item};
     }
@@ -434,13 +432,23 @@ std::uint32_t WorkerPool::find_work(Sink<Order, Queued>& sink, RunState& state) 
   return steal<Order>(worker);
 }
 
-std::uint32_t WorkerPool::better_elsewhere(const Worker& worker, std::uint64_t bound) const noexcept {
+std::uint32_t WorkerPool::better_elsewhere(Worker& worker, std::uint64_t bound) noexcept {
+  // All the others up to max_peers of them; beyond, max_peers from a random one (a look per task must
+  // stay cheap at 64 workers).
+  constexpr std::uint32_t max_peers = 8;
+  const auto n = static_cast<std::uint32_t>(m_workers.size());
+  const std::uint32_t peers = std::min(n - 1, max_peers);
+  const std::uint32_t first = n - 1 <= max_peers ? worker.index + 1 : worker.next_random();
   std::uint32_t best = none;
-  for (const auto& other : m_workers) {
-    const std::uint64_t top = other->queue.top_key();
-    if (top > bound && other.get() != &worker) {
+  for (std::uint32_t i = 0; i < peers; ++i) {
+    std::uint32_t v = (first + i) % n;
+    if (v == worker.index) {
+      v = (v + 1) % n;  // (only when sampling: the scan of all others never meets itself)
+    }
+    const std::uint64_t top = m_workers[v]->queue.top_key();
+    if (top > bound) {
       bound = top;
-      best = other->index;
+      best = v;
     }
   }
   return best;

@@ -69,7 +69,7 @@ class WorkerPool {
   [[nodiscard]] std::uint32_t steal(Worker& worker);
   [[nodiscard]] bool work_visible(const RunState& state) const noexcept;
   /// In ordered runs: the worker whose queued best has a key above `bound` (the highest), or none.
-  [[nodiscard]] std::uint32_t better_elsewhere(const Worker& worker, std::uint64_t bound) const noexcept;
+  [[nodiscard]] std::uint32_t better_elsewhere(Worker& worker, std::uint64_t bound) noexcept;
   void stop_and_join() noexcept;
 
   std::vector<std::unique_ptr<Worker>> m_workers;

@@ -124,16 +124,17 @@ class FailurePolicy {
   std::uint32_t m_limit;
 };
 
-/// Per-run settings, given to `run()` or `start()`. New settings are added here, with defaults.
 /// In what order ready tasks start when there are more of them than free workers.
 enum class ReadyOrder : std::uint8_t {
   /// Longest remaining path first: the task with the most work still ahead of it on any path to a sink
   /// (the sum of `TaskOptions::cost` along the path, 1 per task without a hint) starts first, so that the
-  /// longest chains are never left for last. Explicit `TaskOptions::priority` comes before it; equal
-  /// tasks start in the order they were added. Computed once per graph, in O(tasks + edges).
+  /// longest chains are never left for last. Explicit `TaskOptions::priority` comes before it. Among
+  /// equal tasks the one readied last goes first (depth-first, cache-warm); roots are claimed in the order
+  /// they were added. Computed once per graph, in O(tasks + edges).
   critical_path,
-  /// The order in which tasks became ready (roots in the order they were added), after explicit
-  /// priorities: predictable, and the order most workflow schedulers use.
+  /// The order in which tasks became ready (roots in the order they were added, then tasks readied by
+  /// the same finishing task in the order they were added), after explicit priorities: predictable, and
+  /// the order most workflow schedulers use. Kept for every task, however short.
   fifo,
   /// Each worker runs next the task it readied last, with no ordering at all: the least overhead for
   /// very fine-grained tasks (microseconds), and the best cache locality. Priorities are ignored, except
@@ -141,17 +142,20 @@ enum class ReadyOrder : std::uint8_t {
   depth_first,
 };
 
-/// Settings for one run (`TaskScheduler::run`, `TaskScheduler::start`).
+/// Per-run settings, given to `run()` or `start()`. New settings are added here, with defaults.
 struct RunOptions {
   FailurePolicy failure_policy = FailurePolicy::keep_going();
   /// Which ready tasks start first when workers are scarce (see `ReadyOrder`). With one worker the start
   /// order is exactly this order; with several, each worker follows it over its own ready tasks and
-  /// takes the best of another's when it runs dry.
+  /// takes another worker's best (looking at up to 8 others) when that beats its own.
   ReadyOrder order = ReadyOrder::critical_path;
-  /// `order` (critical_path or fifo) is kept by each worker while its recent tasks (measured over windows
-  /// of 64) take at least this long on average; below it the worker runs depth-first until they grow
-  /// longer. Ordering costs 0.1 to 0.2 us per task, as much as a tiny task itself, while what it can win
-  /// is bounded by the tasks' length: at 20 us it costs under 1%. 0 orders every task, however short.
+  /// For the default order on a graph without explicit priorities or cost hints (a guess from unit
+  /// costs): each worker keeps the order while its recent tasks take at least this long on average
+  /// (measured over windows of 64 tasks, the first of 8), and below it runs depth-first until they grow
+  /// longer. Ordering costs 0.1 to 0.2 us per task, as much as a tiny task, while what it can win is
+  /// bounded by the tasks' length: at 20 us it costs under 1%. A worker in a depth-first spell looks again
+  /// only at its next window, so tiny tasks followed by long ones may start up to a window of them
+  /// depth-first. FIFO, explicit priorities and cost hints are kept for every task. 0 orders every task.
   std::chrono::nanoseconds order_threshold = std::chrono::microseconds(20);
   /// Seeds the retry jitter (`RetryPolicy::jitter`): runs with the same non-zero seed wait the same. 0 draws
   /// a fresh seed for each run.
