@@ -379,12 +379,14 @@ template <ReadyOrder Order, bool Queued>
 std::uint32_t WorkerPool::find_work(Sink<Order, Queued>& sink, RunState& state) {
   constexpr bool ordered = Order != ReadyOrder::depth_first;
   Worker& worker = sink.worker;
-  // First a task that was granted pool units (it holds them until it runs) or a due retry.
-  std::uint32_t item = state.pop_retry();
-  if (item != none) {
-    return item;
-  }
+  std::uint32_t item;
   if constexpr (Queued) {
+    // First a task that was granted pool units (it holds them until it runs) or a due retry. (Depth-first
+    // sinks, whose tasks are tiny or unordered, look after their own deque, as before ordering existed.)
+    item = state.pop_retry();
+    if (item != none) {
+      return item;
+    }
     // The best of this worker's own tasks, unless an unclaimed root starts before it (with one worker,
     // this makes the start order exactly the run's order), or another worker holds a better one (tasks
     // here are long enough for a look at every worker's best). Then what a fast spell left in the deque.
@@ -407,6 +409,9 @@ std::uint32_t WorkerPool::find_work(Sink<Order, Queued>& sink, RunState& state) 
       if (item == none) {
         item = worker.queue.pop();  // left by an ordered spell
       }
+    }
+    if (item == none) {
+      item = state.pop_retry();
     }
   }
   if (item != none) {
