@@ -34,6 +34,19 @@ TaskOptions Needs(std::vector<dagsched::ResourceRequest> resources, int priority
   return o;
 }
 
+/// Adds "hold", which takes `units` of "gpu" (with `priority`) and keeps them until `release`, and "kick",
+/// which finishes once "hold" has them: tasks depending on "kick" queue for units behind "hold".
+void AddHoldAndKick(TaskScheduler& s, std::uint32_t units, Flag& holding, Flag& release, int priority = 0) {
+  s.add_task(
+      "hold",
+      [&] {
+        holding.set();
+        EXPECT_TRUE(release.wait_for(kGenerousTimeout));
+      },
+      {}, Needs({{"gpu", units}}, priority));
+  s.add_task("kick", [&] { EXPECT_TRUE(holding.wait_for(kGenerousTimeout)); });
+}
+
 /// Counts units in use per pool from inside the task bodies, and remembers the peak.
 class UsageTracker {
  public:
@@ -128,14 +141,7 @@ TEST_P(Resources, ASmallRequestPassesALargeOneThatDoesNotFitYet) {
   TaskScheduler s(GetParam());
   s.add_resource("gpu", 2);
   Flag holding, release, small_done;
-  s.add_task(
-      "hold",
-      [&] {
-        holding.set();
-        EXPECT_TRUE(release.wait_for(kGenerousTimeout));
-      },
-      {}, Needs({{"gpu", 1}}));
-  s.add_task("kick", [&] { EXPECT_TRUE(holding.wait_for(kGenerousTimeout)); });
+  AddHoldAndKick(s, 1, holding, release);
   s.add_task(
       "big", [] {}, {"kick"}, Needs({{"gpu", 2}}, /*priority=*/5));
   s.add_task(
@@ -168,14 +174,7 @@ TEST_P(Resources, ALargeRequestIsNotStarvedBySmallOnes) {
   // Everything queues behind "hold", which takes the whole pool; the priorities fix the waiters' order
   // whatever order the workers queue them in: "first" (1 unit), "big" (2), then the small ones (1 each).
   Flag holding, release;
-  s.add_task(
-      "hold",
-      [&] {
-        holding.set();
-        EXPECT_TRUE(release.wait_for(kGenerousTimeout));
-      },
-      {}, Needs({{"gpu", 2}}));
-  s.add_task("kick", [&] { EXPECT_TRUE(holding.wait_for(kGenerousTimeout)); });
+  AddHoldAndKick(s, 2, holding, release);
   s.add_task(
       "first", [] {}, {"kick"}, Needs({{"gpu", 1}}, /*priority=*/2));
   s.add_task("big", body("big"), {"kick"}, Needs({{"gpu", 2}}, /*priority=*/1));
@@ -211,14 +210,7 @@ TEST(ResourcesPriority, WaitersStartInPriorityOrder) {
   Flag holding, release;
   std::mutex m;
   std::vector<int> order;
-  s.add_task(
-      "hold",
-      [&] {
-        holding.set();
-        EXPECT_TRUE(release.wait_for(kGenerousTimeout));
-      },
-      {}, Needs({{"gpu", 1}}, 100));
-  s.add_task("kick", [&] { EXPECT_TRUE(holding.wait_for(kGenerousTimeout)); });
+  AddHoldAndKick(s, 1, holding, release, 100);
   const int priorities[] = {3, 7, 1, 9, 5};
   for (int p : priorities) {
     s.add_task(
@@ -270,14 +262,7 @@ TEST(ResourcesCancel, CancelEndsTheWaitersAndReleasesTheUnits) {
   TaskScheduler s(2);
   s.add_resource("gpu", 1);
   Flag holding, release;
-  s.add_task(
-      "hold",
-      [&] {
-        holding.set();
-        EXPECT_TRUE(release.wait_for(kGenerousTimeout));
-      },
-      {}, Needs({{"gpu", 1}}));
-  s.add_task("kick", [&] { EXPECT_TRUE(holding.wait_for(kGenerousTimeout)); });
+  AddHoldAndKick(s, 1, holding, release);
   for (int i = 0; i < 4; ++i) {
     s.add_task(
         "w" + std::to_string(i), [] {}, {"kick"}, Needs({{"gpu", 1}}));
