@@ -218,7 +218,7 @@ class RunState {
   [[nodiscard]] std::uint64_t root_key(std::uint32_t position) const noexcept {
     const std::uint64_t rank = m_rank[m_roots[position]];
     // FIFO: every root was ready before any other task, in claiming order (readied tasks' sequence
-    // numbers start at root_count(); see WorkerPool's sink).
+    // numbers come after theirs; see next_ready_number()).
     return m_mode.order == ReadyOrder::fifo ? (rank & FrozenGraph::band_mask) | (UINT32_MAX - position) : rank;
   }
 
@@ -231,8 +231,6 @@ class RunState {
     key = root_key(position);
     return m_roots[position];
   }
-
-  [[nodiscard]] std::uint32_t root_count() const noexcept { return m_root_count; }
 
   /// FIFO: the next readiness number (after the roots'), shared so that workers' numbers compare. One
   /// relaxed RMW per readied task, in FIFO runs only.
