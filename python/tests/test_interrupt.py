@@ -81,6 +81,10 @@ CHILD = textwrap.dedent(
     results = scheduler.run()
     report["second_run_ok"] = len(results) == 40 and all(r.status == "success" for r in results.values())
     scheduler.close()
+    # A joined thread can linger in /proc for a moment after its join returned: look for up to a second.
+    deadline = time.monotonic() + 1.0
+    while os_threads() - (with_workers - 2) > 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
     report["threads_after_close"] = os_threads() - (with_workers - 2)
     print(json.dumps(report), flush=True)
     """
