@@ -72,9 +72,12 @@ struct FrozenGraph {
   std::uint32_t size = 0;
   BlockArray<std::uint32_t> out_begin;  // CSR: dependents of t are out[out_begin[t], out_begin[t + 1])
   BlockArray<std::uint32_t> out;
-  /// A topological order; its first root_count entries are the tasks without dependencies.
+  /// A topological order; its first root_count entries are the tasks without dependencies, in index order.
+  /// Where `index_ordered`, index order is itself topological and this holds only the roots.
   BlockArray<std::uint32_t> order;
   std::uint32_t root_count = 0;
+  /// Every dependency has a smaller index than its task (tasks were added after their dependencies).
+  bool index_ordered = false;
   /// Each task's ready-queue key (ReadyOrder::critical_path; a higher key starts first): its explicit
   /// priority in the high 32 bits (biased so that unsigned order is signed order), its critical path (the
   /// longest cost-weighted path to a sink, itself included) scaled to 32 bits in the low ones. FIFO runs

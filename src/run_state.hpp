@@ -86,7 +86,8 @@ class RunState {
   /// to `sink.push`. Returns the number of tasks finished. Sink (see WorkerPool): a type `Ready` with an
   /// `item` (a readied item and whatever the sink orders it by), `Ready ready(item)`, `bool before(a, b)`
   /// (whether a starts before b), `void push(Ready)`, `std::uint32_t next(Ready)` (that item, or one the
-  /// sink holds that starts before it, keeping the other) and `std::uint32_t index` (the worker's).
+  /// sink holds that starts before it, keeping the other), `std::uint32_t index` (the worker's) and
+  /// `static constexpr bool queued` (false: `next` always returns its argument's item).
   /// `Observed` is fixed per run: without an observer the events cost nothing.
   /// The per-run variants of execute(), fixed when the run starts so that a run pays only for what it
   /// uses: `observed` (an observer: every task takes the slow path and raises events), `extras` (some
@@ -174,6 +175,19 @@ class RunState {
         const Attempt first = attempt(node, result);
         if (first == Attempt::success) [[likely]] {
           ++finished;
+          if constexpr (!Sink::queued) {
+            // A chain added in order: the task's one dependent is the next index, and depends on it
+            // alone. The next item is then known without the loads that confirm it, so the processor
+            // runs ahead into the next task instead of waiting on them (they still gate the branch).
+            const std::uint32_t edge = out_begin[task];
+            if (out_begin[task + 1] - edge == 1 && out[edge] == ((task + 1) | FrozenGraph::sole_dependency)) {
+              if constexpr (Counted) {
+                live.store(finished, std::memory_order_relaxed);  // as advance() does
+              }
+              item = task + 1;
+              continue;
+            }
+          }
           item = advance(task, true);
           if (item == none) {
             return finished;

@@ -132,7 +132,7 @@ bool needs_slow_path(const TaskOptions& options) noexcept {
 
 }  // namespace
 
-TaskHandle TaskScheduler::add_erased(std::string task_id, detail::TaskFn execute_fn,
+TaskHandle TaskScheduler::add_erased(std::string&& task_id, detail::TaskFn execute_fn,
                                      std::span<const DependencyRef> dependencies, int retries, TaskOptions* options) {
   detail::Engine& e = *m_engine;
   RunningGuard guard(e.running, "add_task");

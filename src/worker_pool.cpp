@@ -86,6 +86,7 @@ struct WorkerPool::Grain {
 template <ReadyOrder Order, bool Queued>
 struct WorkerPool::Sink {
   static constexpr bool ordered_run = Order != ReadyOrder::depth_first;
+  static constexpr bool queued = Queued;
   static_assert(ordered_run || !Queued);
 
   struct Ready {

@@ -64,26 +64,44 @@ RunOptions Exact(ReadyOrder order) {
   return o;
 }
 
+/// Registers `c`'s tasks in index order with handle dependencies, or, given `shuffle`, in a random order
+/// with id dependencies (a task may name one registered later, so the scheduler's indices are no longer
+/// a topological order and freeze must find one). Returns the handles by the case's index.
 std::vector<TaskHandle> Build(TaskScheduler& s, const Case& c, StartLog& log,
-                              std::chrono::microseconds sleep = std::chrono::microseconds(0)) {
-  std::vector<TaskHandle> h;
-  for (std::size_t i = 0; i < c.dag.size(); ++i) {
-    std::vector<TaskHandle> deps;
-    for (std::size_t d : c.dag.deps[i]) {
-      deps.push_back(h[d]);
-    }
+                              std::chrono::microseconds sleep = std::chrono::microseconds(0),
+                              std::mt19937_64* shuffle = nullptr) {
+  const std::size_t n = c.dag.size();
+  std::vector<TaskHandle> h(n);
+  std::vector<std::size_t> order(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    order[i] = i;
+  }
+  if (shuffle != nullptr) {
+    order = dagsched_test::ShuffledOrder(*shuffle, n);
+  }
+  for (std::size_t i : order) {
     TaskOptions o;
     o.priority = c.priority.empty() ? 0 : c.priority[i];
     o.cost = c.cost.empty() ? 1.0 : c.cost[i];
-    h.push_back(s.add_task(
-        dagsched_test::TaskId(i),
-        [&log, i, sleep] {
-          log.started(i);
-          if (sleep.count() != 0) {
-            std::this_thread::sleep_for(sleep);
-          }
-        },
-        deps, o));
+    auto body = [&log, i, sleep] {
+      log.started(i);
+      if (sleep.count() != 0) {
+        std::this_thread::sleep_for(sleep);
+      }
+    };
+    if (shuffle != nullptr) {
+      std::vector<std::string> deps;
+      for (std::size_t d : c.dag.deps[i]) {
+        deps.push_back(dagsched_test::TaskId(d));
+      }
+      h[i] = s.add_task(dagsched_test::TaskId(i), body, deps, o);
+    } else {
+      std::vector<TaskHandle> deps;
+      for (std::size_t d : c.dag.deps[i]) {
+        deps.push_back(h[d]);
+      }
+      h[i] = s.add_task(dagsched_test::TaskId(i), body, deps, o);
+    }
   }
   return h;
 }
@@ -239,16 +257,18 @@ TEST(ReadyOrder, OneWorkerFollowsTheCriticalPathOnRandomDags) {
     std::mt19937_64 rng(dagsched_test::CaseSeed(dagsched_test::BaseSeed(), k));
     const bool priorities = k % 3 == 1;
     const bool costs = k % 2 == 1;
+    // Every other pair of cases registers the tasks out of order (ranks then follow Kahn's order).
+    const bool shuffled = k % 4 >= 2;
     const Case c = RandomCase(rng, Uniform<std::size_t>(rng, 1, 400), priorities, costs);
     TaskScheduler s(1);
     StartLog log;
-    Build(s, c, log);
+    Build(s, c, log, std::chrono::microseconds(0), shuffled ? &rng : nullptr);
     for (int run = 0; run < 2; ++run) {  // a second run reuses the frozen graph and its ranks
       log.clear();
       const auto results = s.run(Exact(ReadyOrder::critical_path));
       ASSERT_EQ(CheckCriticalPathOrder(c, log.order()), "")
           << "case " << k << " (" << c.dag.size() << " tasks, priorities " << priorities << ", costs " << costs
-          << "), run " << run;
+          << ", shuffled " << shuffled << "), run " << run;
     }
   }
 }

@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "dagsched/dagsched.hpp"
@@ -107,6 +109,95 @@ TEST(Scale, LongChainRunsInOrder) {
   EXPECT_EQ(out_of_order.load(), 0u);
   EXPECT_EQ(next.load(), kN);
   EXPECT_EQ(results.at(dagsched_test::TaskId(kN - 1)).value<std::size_t>(), kN - 1);
+}
+
+// A chain added head first, so each task's only dependent is the next index: the engine's shortcut for
+// such chains (it moves on to index + 1 before the loads confirming it land) must keep order, results and
+// the skips after a failure, and must not take a next index that has a second dependency.
+TEST(Scale, InOrderChainRunsInOrderAndSkipsAfterAFailure) {
+  constexpr std::size_t kN = 100'000;
+  constexpr std::size_t kFailAt = 70'000;
+  dagsched_test::Watchdog watchdog("Scale.InOrderChainRunsInOrderAndSkipsAfterAFailure");
+  for (std::size_t workers : {std::size_t{1}, std::size_t{2}, std::size_t{4}}) {
+    SCOPED_TRACE("workers " + std::to_string(workers));
+    TaskScheduler scheduler(workers);
+    std::atomic<std::size_t> next{0};
+    std::atomic<std::size_t> out_of_order{0};
+    std::atomic<bool> fail{false};
+    TaskHandle prev;
+    for (std::size_t k = 0; k < kN; ++k) {
+      auto body = [&next, &out_of_order, &fail, k] {
+        if (next.fetch_add(1) != k) {
+          out_of_order.fetch_add(1);
+        }
+        if (k == kFailAt && fail.load()) {
+          throw std::runtime_error("link " + std::to_string(k));
+        }
+        return k;
+      };
+      prev = k == 0 ? scheduler.add_task(dagsched_test::TaskId(k), body)
+                    : scheduler.add_task(dagsched_test::TaskId(k), body, {prev});
+    }
+    for (int run = 0; run < 2; ++run) {
+      SCOPED_TRACE(run == 0 ? "all succeed" : "one link fails");
+      fail = run == 1;
+      next = 0;
+      const ResultSet results = scheduler.run();
+      EXPECT_EQ(out_of_order.load(), 0u);
+      if (run == 0) {
+        EXPECT_TRUE(results.all_succeeded());
+        EXPECT_EQ(next.load(), kN);
+        EXPECT_EQ(results.at(dagsched_test::TaskId(kN - 1)).value<std::size_t>(), kN - 1);
+        EXPECT_EQ(results.at(dagsched_test::TaskId(12'345)).value<std::size_t>(), std::size_t{12'345});
+      } else {
+        EXPECT_EQ(next.load(), kFailAt + 1);
+        EXPECT_EQ(results.at(dagsched_test::TaskId(kFailAt - 1)).status, Status::success);
+        EXPECT_EQ(results.at(dagsched_test::TaskId(kFailAt)).status, Status::failed);
+        EXPECT_EQ(results.count(Status::skipped), kN - kFailAt - 1);
+        const dagsched::TaskResult& last = results.at(dagsched_test::TaskId(kN - 1));
+        EXPECT_EQ(last.status, Status::skipped);
+        EXPECT_EQ(last.attempts, 0);
+        EXPECT_FALSE(last.result.has_value());
+      }
+    }
+  }
+}
+
+TEST(Scale, InOrderChainWaitsForALinksSecondDependency) {
+  // t0 -> t1 -> ... -> t999, added in order, where t500 also names `gate` (a task that sleeps, interned
+  // by that call just after t500): t499's only dependent is still the next index, t500, but t500 must
+  // wait for the gate too.
+  constexpr std::size_t kN = 1'000;
+  dagsched_test::Watchdog watchdog("Scale.InOrderChainWaitsForALinksSecondDependency", std::chrono::seconds(30));
+  TaskScheduler scheduler(2);
+  std::atomic<bool> gate_done{false};
+  std::atomic<int> early{0};
+  std::vector<TaskHandle> links;
+  for (std::size_t k = 0; k < kN; ++k) {
+    auto body = [&gate_done, &early, k] {
+      if (k == 500 && !gate_done.load()) {
+        early.fetch_add(1);
+      }
+    };
+    if (k == 0) {
+      links.push_back(scheduler.add_task(dagsched_test::TaskId(k), body));
+    } else if (k == 500) {
+      links.push_back(scheduler.add_task(dagsched_test::TaskId(k), body, {links.back(), std::string("gate")}));
+    } else {
+      links.push_back(scheduler.add_task(dagsched_test::TaskId(k), body, {links.back()}));
+    }
+  }
+  ASSERT_EQ(links[500].index(), links[499].index() + 1) << "t500 is not the index after t499";
+  scheduler.add_task("gate", [&gate_done] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    gate_done = true;
+  });
+  for (int run = 0; run < 3; ++run) {
+    gate_done = false;
+    const ResultSet results = scheduler.run();
+    EXPECT_TRUE(results.all_succeeded());
+  }
+  EXPECT_EQ(early.load(), 0) << "t500 started before its second dependency finished";
 }
 
 TEST(Scale, WideFanOutAndFanIn) {

@@ -332,7 +332,8 @@ class TaskScheduler {
   RunHandle start_run(const RunOptions& options, bool counted);
 
   // `options` is null for the spec's overloads; when set, its fields other than `retries` are moved from.
-  TaskHandle add_erased(std::string task_id, detail::TaskFn execute_fn, std::span<const DependencyRef> dependencies,
+  // The id by reference: a short id's move is a copy of its characters, made once, into the id table.
+  TaskHandle add_erased(std::string&& task_id, detail::TaskFn execute_fn, std::span<const DependencyRef> dependencies,
                         int retries, TaskOptions* options);
 
   std::unique_ptr<detail::Engine> m_engine;
