@@ -126,10 +126,20 @@ class TaskScheduler:
     ) -> None: ...
     def add_resource(self, name: str, capacity: int) -> None: ...
     def run(
-        self, *, failure_policy: _FailurePolicy = "keep_going", seed: int = 0, order: _ReadyOrder = "critical_path"
+        self,
+        *,
+        failure_policy: _FailurePolicy = "keep_going",
+        seed: int = 0,
+        order: _ReadyOrder = "critical_path",
+        order_threshold: _Seconds | None = None,
     ) -> dict[str, TaskResult]: ...
     def start(
-        self, *, failure_policy: _FailurePolicy = "keep_going", seed: int = 0, order: _ReadyOrder = "critical_path"
+        self,
+        *,
+        failure_policy: _FailurePolicy = "keep_going",
+        seed: int = 0,
+        order: _ReadyOrder = "critical_path",
+        order_threshold: _Seconds | None = None,
     ) -> RunHandle: ...
     def close(self) -> None: ...
     def __enter__(self) -> TaskScheduler: ...

@@ -258,7 +258,8 @@ id, negative `retries` or an option out of range; TypeError for a non-str id, a 
 when called during run() (from a task, for instance) or after close(). A rejected call leaves the
 scheduler unchanged.)doc";
 
-constexpr const char* run_doc = R"doc(run($self, /, *, failure_policy='keep_going', seed=0, order='critical_path')
+constexpr const char* run_doc =
+    R"doc(run($self, /, *, failure_policy='keep_going', seed=0, order='critical_path', order_threshold=None)
 --
 
 Runs every registered task once and returns {task_id: TaskResult} (a dict, in add_task order). May be
@@ -274,6 +275,10 @@ order: which ready tasks start first when there are more than free workers, afte
 became ready, roots in add_task order) or 'depth_first' (each worker runs next the task it readied
 last; no ordering, the least overhead; priorities ignored except among tasks waiting for pool units).
 With max_workers=1 the start order is exactly this order.
+order_threshold: seconds (or a timedelta); None for the default, 20 microseconds. Ordering costs a little
+per task, so with the default order and no priority or cost given, each worker times its tasks in
+windows and runs depth-first while they average under this; 0 orders every task, however short.
+'fifo', priorities and costs are always kept.
 
 Raises before any task runs: UnknownDependencyError (a ValueError) naming the task and the missing id;
 CycleError (a ValueError) naming the cycle (`.cycle` lists it in run order); ResourceError (a
@@ -294,7 +299,8 @@ At interpreter exit, a run still in flight in a daemon thread is cancelled and t
 running tasks to finish their attempt (as concurrent.futures waits for its workers); that run returns
 with the unstarted tasks "cancelled", and run() raises RuntimeError from then on.)doc";
 
-constexpr const char* start_doc = R"doc(start($self, /, *, failure_policy='keep_going', seed=0, order='critical_path')
+constexpr const char* start_doc =
+    R"doc(start($self, /, *, failure_policy='keep_going', seed=0, order='critical_path', order_threshold=None)
 --
 
 Starts running every registered task and returns at once with a RunHandle: wait(timeout=None) for
@@ -417,14 +423,15 @@ PYBIND11_MODULE(_dagsched, m) {
   cls.def(py::init<const py::object&>(), py::arg("max_workers") = 4,
           "__init__($self, /, max_workers=4)\n--\n\nStarts `max_workers` worker threads.")
       .def("run", &PyScheduler::run, py::kw_only(), py::arg("failure_policy") = "keep_going", py::arg("seed") = 0,
-           py::arg("order") = "critical_path", run_doc)
+           py::arg("order") = "critical_path", py::arg("order_threshold") = py::none(), run_doc)
       .def(
           "start",
-          [](py::object self, const py::object& failure_policy, const py::object& seed, const py::object& order) {
-            return self.cast<PyScheduler&>().start(self, failure_policy, seed, order);
+          [](py::object self, const py::object& failure_policy, const py::object& seed, const py::object& order,
+             const py::object& order_threshold) {
+            return self.cast<PyScheduler&>().start(self, failure_policy, seed, order, order_threshold);
           },
           py::kw_only(), py::arg("failure_policy") = "keep_going", py::arg("seed") = 0,
-          py::arg("order") = "critical_path", start_doc)
+          py::arg("order") = "critical_path", py::arg("order_threshold") = py::none(), start_doc)
       .def("add_resource", &PyScheduler::add_resource, py::arg("name"), py::arg("capacity"), add_resource_doc)
       .def("close", &PyScheduler::close,
            "close($self, /)\n--\n\nJoins the worker threads and drops every task. Later add_task() and run() "

@@ -292,8 +292,12 @@ bool takes_context(PyObject* execute_fn, PyObject* context, const std::string& i
   return required == 1;
 }
 
-dagsched::RunOptions run_options(const py::object& failure_policy, const py::object& seed, const py::object& order) {
+dagsched::RunOptions run_options(const py::object& failure_policy, const py::object& seed, const py::object& order,
+                                 const py::object& order_threshold) {
   dagsched::RunOptions options;
+  if (given(order_threshold.ptr())) {
+    options.order_threshold = seconds_arg(order_threshold.ptr(), "", "order_threshold", false);
+  }
   constexpr const char* orders = "'critical_path', 'fifo' or 'depth_first'";
   if (!PyUnicode_Check(order.ptr())) {
     throw py::type_error(std::string("order must be ") + orders + ", not " + type_name(order.ptr()));

@@ -172,7 +172,7 @@ void PyRun::cancel() noexcept {
 dagsched::Progress PyRun::progress() const noexcept { return m_scheduler != nullptr ? m_handle.progress() : m_final; }
 
 std::unique_ptr<PyRun> PyScheduler::start(py::object owner, const py::object& failure_policy, const py::object& seed,
-                                          const py::object& order) {
+                                          const py::object& order, const py::object& order_threshold) {
   reap_orphan();
   dagsched::TaskScheduler& scheduler = engine();
   if (running()) {
@@ -181,7 +181,7 @@ std::unique_ptr<PyRun> PyScheduler::start(py::object owner, const py::object& fa
   if (g_exiting) {
     throw std::runtime_error("cannot run() after interpreter shutdown has begun");
   }
-  const dagsched::RunOptions options = run_options(failure_policy, seed, order);
+  const dagsched::RunOptions options = run_options(failure_policy, seed, order, order_threshold);
   m_control.abort_exc.reset();
   m_starting = true;  // close(), add_task() and another start() are refused while the GIL is released
   dagsched::RunHandle handle;
@@ -207,8 +207,9 @@ std::unique_ptr<PyRun> PyScheduler::start(py::object owner, const py::object& fa
   return run;
 }
 
-py::object PyScheduler::run(const py::object& failure_policy, const py::object& seed, const py::object& order) {
-  const std::unique_ptr<PyRun> run = start(py::object(), failure_policy, seed, order);
+py::object PyScheduler::run(const py::object& failure_policy, const py::object& seed, const py::object& order,
+                            const py::object& order_threshold) {
+  const std::unique_ptr<PyRun> run = start(py::object(), failure_policy, seed, order, order_threshold);
   return run->wait(py::none());  // on the way out, ~PyRun cancels and finishes a run wait() did not
 }
 

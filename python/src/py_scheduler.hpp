@@ -123,12 +123,13 @@ class PyScheduler {
   void add_task(PyObject* const* args);
   /// add_resource(name, capacity): declares a resource pool.
   void add_resource(const pybind11::object& name, const pybind11::object& capacity);
-  /// run(failure_policy=..., seed=..., order=...): start() then wait().
+  /// run(failure_policy=..., seed=..., order=..., order_threshold=...): start() then wait().
   pybind11::object run(const pybind11::object& failure_policy, const pybind11::object& seed,
-                       const pybind11::object& order);
+                       const pybind11::object& order, const pybind11::object& order_threshold);
   /// Starts a run; `owner` is the Python TaskScheduler, kept alive by the returned run.
   std::unique_ptr<PyRun> start(pybind11::object owner, const pybind11::object& failure_policy,
-                               const pybind11::object& seed, const pybind11::object& order);
+                               const pybind11::object& seed, const pybind11::object& order,
+                               const pybind11::object& order_threshold);
   void close();
 
   [[nodiscard]] std::size_t max_workers() const noexcept { return m_max_workers; }
@@ -212,7 +213,7 @@ class PyRun {
 
 /// Parses run()'s and start()'s keywords. Raises TypeError or ValueError.
 dagsched::RunOptions run_options(const pybind11::object& failure_policy, const pybind11::object& seed,
-                                 const pybind11::object& order);
+                                 const pybind11::object& order, const pybind11::object& order_threshold);
 
 /// Parses add_task's keyword-only options (`args` as for PyScheduler::add_task) for task `id`; empty when
 /// none is given (the spec's path). Raises TypeError or ValueError naming the option.

@@ -8,6 +8,7 @@ barriers and events have timeouts, and conftest's hang guard ends the process if
 from __future__ import annotations
 
 import collections
+import datetime
 import threading
 import time
 import types
@@ -485,3 +486,76 @@ def test_priority_comes_before_the_critical_path():
         results = s.start(order="critical_path").wait(timeout=WAIT_S)
     assert all(r.status == "success" for r in results.values())
     assert started == ["urgent", "heavy"]
+
+
+# --- order_threshold ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threshold", [None, 0, 0.0, 1e-3, 5, datetime.timedelta(microseconds=5)])
+def test_order_threshold_accepts_seconds_and_timedeltas(threshold):
+    calls, make = recorder()
+    with TaskScheduler(max_workers=2) as s:
+        s.add_task("a", make("a"))
+        s.add_task("b", make("b"), dependencies=["a"])
+        assert all(r.status == "success" for r in s.run(order_threshold=threshold).values())
+        results = s.start(order="fifo", order_threshold=threshold).wait(timeout=WAIT_S)
+    assert all(r.status == "success" for r in results.values())
+    assert calls == ["a", "b", "a", "b"]
+
+
+@pytest.mark.parametrize(
+    "threshold, error, match",
+    [
+        (-1e-6, ValueError, "order_threshold must not be negative"),
+        (float("nan"), ValueError, "order_threshold must not be NaN"),
+        ("20us", TypeError, "order_threshold must be a number of seconds"),
+        (True, TypeError, "order_threshold must be a number of seconds"),
+    ],
+)
+def test_bad_order_threshold_is_rejected_before_anything_runs(threshold, error, match):
+    calls, make = recorder()
+    s = TaskScheduler(max_workers=1)
+    s.add_task("t", make("t"))
+    for call in (s.run, s.start):
+        with pytest.raises(error, match=match):
+            call(order_threshold=threshold)
+    assert calls == []
+    assert s.run()["t"].status == "success"
+
+
+def test_order_threshold_zero_keeps_the_critical_path_for_tiny_tasks():
+    # `src` readies c0..c29 at once, c_i heading a chain of i more tasks. Python bodies this small take well
+    # under the default threshold, so by default the worker soon runs depth-first (c29's whole chain while
+    # c28 waits with a longer path); order_threshold=0 keeps the exact order: at every start, no ready task
+    # has a longer path ahead of it. (With one worker, each task starts after the previous one finished.)
+    deps = {"src": []}
+    for i in range(30):
+        deps[f"c{i}"] = ["src"]
+        for k in range(1, i + 1):
+            deps[f"c{i}.{k}"] = [f"c{i}" if k == 1 else f"c{i}.{k - 1}"]
+    dependents = {t: [] for t in deps}
+    for t, ds in deps.items():
+        for d in ds:
+            dependents[d].append(t)
+    path = {}
+    for t in reversed(list(deps)):  # every task is added after its dependencies
+        path[t] = 1 + max((path[d] for d in dependents[t]), default=0)
+
+    started, make = recorder()
+    with TaskScheduler(max_workers=1) as s:
+        for t, ds in deps.items():
+            s.add_task(t, make(t), dependencies=ds)
+        results = s.start(order_threshold=0).wait(timeout=WAIT_S)
+    assert all(r.status == "success" for r in results.values())
+    assert len(started) == len(deps)
+    unmet = {t: len(ds) for t, ds in deps.items()}
+    ready = {t for t, n in unmet.items() if n == 0}
+    for t in started:
+        assert t in ready, f"{t} started before its dependencies"
+        longest = max(path[r] for r in ready)
+        assert path[t] == longest, f"{t} (path {path[t]}) started while a ready task had path {longest}"
+        ready.remove(t)
+        for d in dependents[t]:
+            unmet[d] -= 1
+            if unmet[d] == 0:
+                ready.add(d)
