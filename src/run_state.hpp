@@ -125,6 +125,15 @@ class RunState {
       const std::uint32_t first = out_begin[task];
       const std::uint32_t end = out_begin[task + 1];
       if (end - first == 1) [[likely]] {  // one dependent (chains, trees' leaves' parents...): no loop
+        if constexpr (!Sink::queued && !Observed) {
+          // A chain added in order: the one dependent is the next index and depends on this task alone.
+          // The next item is then known without the loads that confirm it, so the processor runs ahead
+          // into the next task instead of waiting on them (they still gate the branch). Not with an
+          // observer, which hears of every readied task.
+          if (ok && out[first] == ((task + 1) | FrozenGraph::sole_dependency)) {
+            return task + 1;
+          }
+        }
         const std::uint32_t ready = release_dependent(out[first], ok);
         if (ready == none) {
           return none;
@@ -175,19 +184,6 @@ class RunState {
         const Attempt first = attempt(node, result);
         if (first == Attempt::success) [[likely]] {
           ++finished;
-          if constexpr (!Sink::queued) {
-            // A chain added in order: the task's one dependent is the next index, and depends on it
-            // alone. The next item is then known without the loads that confirm it, so the processor
-            // runs ahead into the next task instead of waiting on them (they still gate the branch).
-            const std::uint32_t edge = out_begin[task];
-            if (out_begin[task + 1] - edge == 1 && out[edge] == ((task + 1) | FrozenGraph::sole_dependency)) {
-              if constexpr (Counted) {
-                live.store(finished, std::memory_order_relaxed);  // as advance() does
-              }
-              item = task + 1;
-              continue;
-            }
-          }
           item = advance(task, true);
           if (item == none) {
             return finished;
