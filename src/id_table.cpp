@@ -48,25 +48,35 @@ std::uint32_t IdTable::tag_of(std::string_view id) noexcept {
   return static_cast<std::uint32_t>(mix(h) >> 32);
 }
 
-IdTable::IdTable(const IdTable& other) : m_names(other.m_names), m_slots(other.m_slots.size()), m_bits(other.m_bits) {
-  if (m_slots.size() != 0) {
-    std::memcpy(static_cast<void*>(m_slots.data()), other.m_slots.data(), m_slots.size() * sizeof(Slot));
+IdTable::IdTable(const IdTable& other)
+    : m_names(other.m_names),
+      m_tags(other.m_tags),
+      m_control(other.m_control.size()),
+      m_slots(other.m_slots.size()),
+      m_bits(other.m_bits) {
+  if (m_control.size() != 0) {
+    std::memcpy(m_control.data(), other.m_control.data(), m_control.size());
+    std::memcpy(m_slots.data(), other.m_slots.data(), m_slots.size() * sizeof(std::uint32_t));
   }
 }
 
 IdTable::Lookup IdTable::lookup(std::string_view id) const noexcept {
   const std::uint32_t tag = tag_of(id);
-  if (m_slots.size() == 0) {
+  if (m_control.size() == 0) {
     return {npos, tag, 0};
   }
-  const std::size_t mask = m_slots.size() - 1;
+  const std::uint8_t want = control_of(tag);
+  const std::size_t mask = m_control.size() - 1;
   for (std::size_t i = home(tag);; i = (i + 1) & mask) {
-    const Slot s = m_slots[i];
-    if (s.index_plus_one == 0) {
+    const std::uint8_t c = m_control[i];
+    if (c == 0) {
       return {npos, tag, i};
     }
-    if (s.tag == tag && m_names[s.index_plus_one - 1] == id) {
-      return {s.index_plus_one - 1, tag, i};
+    if (c == want) {
+      const std::uint32_t index = m_slots[i];
+      if (m_names[index] == id) {
+        return {index, tag, i};
+      }
     }
   }
 }
@@ -77,23 +87,27 @@ std::uint32_t IdTable::intern(std::string_view id) {
 }
 
 std::uint32_t IdTable::add(std::string&& id, const Lookup& where) {
-  // Grow both first, so that nothing can throw once the table has changed.
+  // Grow and reserve first, so that nothing can throw once an index is placed. (A grown table holds the
+  // same ids: it is unchanged as far as anyone can see.)
   std::size_t slot = where.slot;
-  if (2 * (m_names.size() + 1) > m_slots.size()) {
+  if (2 * (m_names.size() + 1) > m_control.size()) {
     grow();
     slot = empty_slot(where.tag);
   }
   m_names.reserve_more(1);
+  m_tags.reserve_more(1);
   const auto index = static_cast<std::uint32_t>(m_names.size());
-  m_slots[slot] = Slot{index + 1, where.tag};
+  m_control[slot] = control_of(where.tag);
+  m_slots[slot] = index;
+  m_tags.push_back(where.tag);
   m_names.push_back(std::move(id));
   return index;
 }
 
 std::size_t IdTable::empty_slot(std::uint32_t tag) const noexcept {
-  const std::size_t mask = m_slots.size() - 1;
+  const std::size_t mask = m_control.size() - 1;
   std::size_t i = home(tag);
-  while (m_slots[i].index_plus_one != 0) {
+  while (m_control[i] != 0) {
     i = (i + 1) & mask;
   }
   return i;
@@ -101,15 +115,19 @@ std::size_t IdTable::empty_slot(std::uint32_t tag) const noexcept {
 
 void IdTable::grow() {
   const unsigned bits = m_bits == 0 ? 5 : m_bits + 1;
-  BlockArray<Slot> old(std::size_t{1} << bits);
-  std::memset(static_cast<void*>(old.data()), 0, old.size() * sizeof(Slot));  // all empty
-  std::swap(m_slots, old);
+  BlockArray<std::uint8_t> control(std::size_t{1} << bits);
+  BlockArray<std::uint32_t> slots(std::size_t{1} << bits);
+  std::memset(control.data(), 0, control.size());  // all empty
+  m_control = std::move(control);
+  m_slots = std::move(slots);
   m_bits = bits;
-  for (std::size_t k = 0; k < old.size(); ++k) {
-    const Slot s = old[k];
-    if (s.index_plus_one != 0) {
-      m_slots[empty_slot(s.tag)] = s;
-    }
+  std::uint32_t* const* const tags = m_tags.chunks();
+  const auto count = static_cast<std::uint32_t>(m_tags.size());
+  for (std::uint32_t index = 0; index < count; ++index) {
+    const std::uint32_t tag = ChunkedArray<std::uint32_t>::at(tags, index);
+    const std::size_t i = empty_slot(tag);
+    m_control[i] = control_of(tag);
+    m_slots[i] = index;
   }
 }
 

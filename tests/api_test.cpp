@@ -482,6 +482,60 @@ TEST(Handles, HandleFromAnotherSchedulerRejected) {
   EXPECT_THROW((void)results.at(foreign), std::out_of_range);
 }
 
+// The id table across many growths: every id stays findable, ids that differ only late, in length or by a
+// NUL byte stay apart, duplicates are caught at every size, and a ResultSet taken before more ids were added
+// keeps its own view. With 40,000 ids, many share a probe's 7-bit hash filter, so a lookup that trusted the
+// filter without comparing the id would take one task for another here.
+TEST(Ids, EveryIdIsFoundAndEveryDuplicateCaughtAcrossGrowth) {
+  constexpr int n = 40000;
+  auto id_of = [](int i) {
+    switch (i % 4) {
+      case 0:
+        return "t" + std::to_string(i);  // short: inside the string
+      case 1:
+        return std::string(40, 'x') + std::to_string(i);  // long: differs only after 40 equal bytes
+      case 2:
+        return "n\0"s + std::to_string(i);  // an embedded NUL
+      default:
+        return std::to_string(i) + std::string(static_cast<std::size_t>(i % 9), '.');  // lengths 0-8 past it
+    }
+  };
+  TaskScheduler scheduler(2);
+  ResultSet snapshot;
+  int snapshot_size = 0;
+  for (int i = 0; i < n; ++i) {
+    const std::string id = id_of(i);
+    ASSERT_FALSE(scheduler.contains(id)) << i;
+    scheduler.add_task(
+        id, [i] { return i; }, i == 0 ? std::vector<std::string>{} : std::vector{id_of(i / 2)});
+    if ((i & (i + 1)) == 0 || i == n - 1) {  // after 1, 2, 4, ... ids: a growth has just happened or is due
+      for (int j = 0; j <= i; ++j) {
+        ASSERT_TRUE(scheduler.contains(id_of(j))) << j << " lost after " << i + 1 << " ids";
+      }
+      ASSERT_FALSE(scheduler.contains("t" + std::to_string(i + 4))) << "an id not added yet is found";
+      ASSERT_FALSE(scheduler.contains("n" + std::to_string(i))) << "the NUL byte is ignored";
+      ASSERT_FALSE(scheduler.contains(std::string(40, 'x'))) << "a prefix is found";
+      const int again = i / 3;
+      EXPECT_THROW(scheduler.add_task(id_of(again), [] { return -1; }), DuplicateTaskError) << again;
+    }
+    if (i == 1000) {
+      snapshot = scheduler.run();  // shares the table: what follows must copy it, not change it
+      snapshot_size = i + 1;
+    }
+  }
+  EXPECT_EQ(scheduler.size(), static_cast<std::size_t>(n));
+  const ResultSet results = scheduler.run();
+  ASSERT_TRUE(results.all_succeeded());
+  for (int i = 0; i < n; ++i) {
+    ASSERT_EQ(results.at(id_of(i)).value<int>(), i) << id_of(i);
+  }
+  ASSERT_EQ(snapshot.size(), static_cast<std::size_t>(snapshot_size));
+  for (int i = 0; i < n; ++i) {
+    ASSERT_EQ(snapshot.contains(id_of(i)), i < snapshot_size) << i;
+  }
+  EXPECT_EQ(snapshot.at(id_of(snapshot_size - 1)).value<int>(), snapshot_size - 1);
+}
+
 TEST(ResultSetTest, LookupIterationAndLifetime) {
   ResultSet kept;
   {
