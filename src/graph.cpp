@@ -68,23 +68,25 @@ namespace {
   throw CycleError(std::move(cycle));
 }
 
+/// The explicit priority of `t`, biased so that INT_MIN..INT_MAX maps onto 0..UINT32_MAX in order, in
+/// the high half of a rank.
+std::uint64_t band(const Graph& graph, std::uint32_t t) noexcept {
+  const std::int64_t priority = t < graph.priorities.size() ? graph.priorities[t] : 0;
+  return static_cast<std::uint64_t>(priority + 0x80000000LL) << 32;
+}
+
 /// Fills frozen.rank (see FrozenGraph::rank) in one backward pass over the topological order: a task's
-/// critical path is its cost plus the longest of its dependents'. O(tasks + edges).
+/// critical path is its cost plus the longest of its dependents'. O(tasks + edges). (freeze computes unit
+/// paths itself where index order is topological; this is for the other graphs and for cost hints.)
 void rank_tasks(const Graph& graph, FrozenGraph& frozen) {
   const std::uint32_t n = frozen.size;
-  frozen.rank = BlockArray<std::uint64_t>(n);
   std::uint64_t* rank = frozen.rank.data();
   const std::uint32_t* order = frozen.order.data();
   // A topological position's task: `order` holds only the roots where index order is topological.
   const auto at = [&](std::uint32_t i) { return frozen.index_ordered ? i : order[i]; };
   const std::uint32_t* out_begin = frozen.out_begin.data();
   const std::uint32_t* out = frozen.out.data();
-  // The explicit priority, biased so that INT_MIN..INT_MAX maps onto 0..UINT32_MAX in order.
   constexpr std::uint64_t low = 0xFFFFFFFFULL;
-  const auto band = [&](std::uint32_t t) -> std::uint64_t {
-    const std::int64_t priority = t < graph.priorities.size() ? graph.priorities[t] : 0;
-    return static_cast<std::uint64_t>(priority + 0x80000000LL) << 32;
-  };
   if (graph.costs.empty()) {
     // Unit costs: integer paths, at most max_tasks < 2^32, so they fit the low half as they are. One pass
     // writes the whole key; a dependent's path is its key's low half.
@@ -96,7 +98,7 @@ void rank_tasks(const Graph& graph, FrozenGraph& frozen) {
       for (std::uint32_t e = out_begin[t]; e < out_begin[t + 1]; ++e) {
         below = std::max(below, rank[out[e] & ~FrozenGraph::sole_dependency] & low);
       }
-      rank[t] = (banded ? band(t) : no_band) | (below + 1);
+      rank[t] = (banded ? band(graph, t) : no_band) | (below + 1);
     }
   } else {
     // Cost hints: real paths, kept as doubles in the same slots (no second array), then scaled so that the
@@ -117,10 +119,15 @@ void rank_tasks(const Graph& graph, FrozenGraph& frozen) {
     }
     for (std::uint32_t t = 0; t < n; ++t) {
       const double scaled = longest > 0 ? std::bit_cast<double>(rank[t]) / longest * 4294967295.0 : 0.0;
-      rank[t] = band(t) | static_cast<std::uint64_t>(std::clamp(scaled, 0.0, 4294967295.0));
+      rank[t] = band(graph, t) | static_cast<std::uint64_t>(std::clamp(scaled, 0.0, 4294967295.0));
     }
   }
+}
 
+/// Fills frozen.roots_by_rank and roots_by_priority from the ranks.
+void order_roots(const Graph& graph, FrozenGraph& frozen) {
+  const std::uint64_t* rank = frozen.rank.data();
+  const std::uint32_t* order = frozen.order.data();
   // Roots in each order's sequence, where it differs from the index order `order` has them in.
   const auto by = [&](std::uint64_t mask) {
     return [rank, mask](std::uint32_t a, std::uint32_t b) { return (rank[a] & mask) > (rank[b] & mask); };
@@ -163,41 +170,60 @@ FrozenGraph freeze(const Graph& graph, const IdTable& ids) {
     frozen.out_begin[t] += frozen.out_begin[t - 1];
   }
   frozen.out = BlockArray<std::uint32_t>(graph.deps.size());
-  // Whether every dependency has a smaller index than its task, as it does whenever tasks were added after
-  // their dependencies: index order is then a topological order, and the graph is acyclic.
+  frozen.counters = BlockArray<std::atomic<std::uint32_t>>(n);
+  std::atomic<std::uint32_t>* unmet = frozen.counters.data();  // single-threaded here: relaxed is plain
+  frozen.order = BlockArray<std::uint32_t>(graph.roots);
+  frozen.root_count = graph.roots;
+  frozen.rank = BlockArray<std::uint64_t>(n);
+  std::uint64_t* rank = frozen.rank.data();
+  // Unit costs (no cost hints): the critical paths are computed in the same backward pass, on the guess
+  // that index order is topological (tasks added after their dependencies, the usual case). A task's
+  // dependents then all have larger indices, so when the pass reaches a task its path is final: one more
+  // than the longest its dependents pushed into its rank slot, which it pushes on to its dependencies in
+  // turn. Where the guess fails, rank_tasks recomputes every path over Kahn's order.
+  const bool unit = graph.costs.empty();
+  if (unit) {
+    std::fill_n(rank, n, std::uint64_t{0});
+  }
+  const bool banded = !graph.priorities.empty();
+  constexpr std::uint64_t no_band = std::uint64_t{0x80000000} << 32;
+
+  // One backward pass over the nodes fills the CSR, the counters (each task's dependency count), the roots
+  // (in index order) and the paths, and notes whether every dependency has a smaller index than its task:
+  // index order is then a topological order, and the graph is acyclic.
   bool index_ordered = true;
-  std::uint32_t roots = 0;
+  std::uint32_t roots_left = graph.roots;
   for (std::uint32_t t = n; t-- > 0;) {
     const TaskNode& node = graph.nodes[t];
+    std::construct_at(&unmet[t], node.dep_count);
+    if (node.dep_count == 0) {
+      frozen.order[--roots_left] = t;
+    }
+    const std::uint64_t path = unit ? rank[t] + 1 : 0;
     const std::uint32_t entry = node.dep_count == 1 ? (t | FrozenGraph::sole_dependency) : t;
-    roots += node.dep_count == 0 ? 1 : 0;
     for (std::uint32_t e = node.dep_begin + node.dep_count; e-- > node.dep_begin;) {
       const std::uint32_t d = graph.deps[e];
       index_ordered &= d < t;
       frozen.out[--frozen.out_begin[d]] = entry;
+      if (unit) {
+        rank[d] = std::max(rank[d], path);
+      }
+    }
+    if (unit) {
+      rank[t] = (banded ? band(graph, t) : no_band) | path;
     }
   }
-
-  // The counters start at each task's dependency count; the roots come first in `order`, in index order.
-  frozen.counters = BlockArray<std::atomic<std::uint32_t>>(n);
-  std::atomic<std::uint32_t>* unmet = frozen.counters.data();  // single-threaded here: relaxed is plain
   frozen.index_ordered = index_ordered;
-  frozen.order = BlockArray<std::uint32_t>(index_ordered ? roots : n);
-  std::uint32_t tail = 0;
-  for (std::uint32_t t = 0; t < n; ++t) {
-    const std::uint32_t deps = graph.nodes[t].dep_count;
-    std::construct_at(&unmet[t], deps);
-    if (deps == 0) {
-      frozen.order[tail++] = t;
-    }
-  }
-  frozen.root_count = tail;
 
   // Where index order is not topological, Kahn's algorithm proves the graph acyclic before anything
   // runs: `order` is its queue, and the counters serve as its in-degrees, then are reset. (Where it is,
   // there is nothing to prove, and Kahn's walk, whose reads jump around the graph, is skipped: it was
   // the hottest part of freeze in a profile of the 10,000-task random graph.)
   if (!index_ordered) {
+    BlockArray<std::uint32_t> order(n);
+    std::copy_n(frozen.order.data(), graph.roots, order.data());
+    frozen.order = std::move(order);
+    std::uint32_t tail = graph.roots;
     for (std::uint32_t head = 0; head < tail; ++head) {
       const std::uint32_t t = frozen.order[head];
       for (std::uint32_t e = frozen.out_begin[t]; e < frozen.out_begin[t + 1]; ++e) {
@@ -216,7 +242,10 @@ FrozenGraph freeze(const Graph& graph, const IdTable& ids) {
       unmet[t].store(graph.nodes[t].dep_count, std::memory_order_relaxed);
     }
   }
-  rank_tasks(graph, frozen);
+  if (!index_ordered || !unit) {
+    rank_tasks(graph, frozen);
+  }
+  order_roots(graph, frozen);
   frozen.links = BlockArray<std::uint32_t>(n);
   return frozen;
 }

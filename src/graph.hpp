@@ -52,6 +52,7 @@ struct Graph {
   ChunkedArray<TaskNode> nodes;
   ChunkedArray<std::uint32_t> deps;  // every task's dependency indices, one segment per task
   std::uint32_t placeholders = 0;    // nodes with an empty fn
+  std::uint32_t roots = 0;           // registered tasks without dependencies
   std::vector<TaskExtra> extras;     // see TaskNode::extra
   std::uint32_t context_tasks = 0;   // extras whose body takes a TaskContext (they need stop tokens)
   std::vector<std::pair<std::string, std::uint32_t>> pools;  // add_resource: name, capacity

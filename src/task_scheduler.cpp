@@ -224,6 +224,7 @@ TaskHandle TaskScheduler::add_erased(std::string&& task_id, detail::TaskFn execu
   node.retries = retries;
   node.dep_begin = dep_begin;
   node.dep_count = static_cast<std::uint32_t>(graph.deps.size()) - dep_begin;
+  graph.roots += node.dep_count == 0 ? 1 : 0;
   if (extra) {
     detail::TaskExtra& x = graph.extras.emplace_back();  // cannot throw: reserved above
     x.task = index;
