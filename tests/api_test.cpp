@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <any>
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <memory>
@@ -158,6 +159,44 @@ TEST(EdgeCases, MoveOnlyCallables) {
   EXPECT_EQ(results.at("stateful").status, Status::success);
   EXPECT_EQ(results.at("stateful").attempts, 2);
   EXPECT_EQ(results.at("stateful").value<std::size_t>(), 105u);  // {1,2,3,1,2} + 100
+}
+
+// Knows whether it was moved by its move constructor: a byte copy leaves `self` at the old address.
+struct SelfAware {
+  SelfAware() noexcept : self(this) {}
+  SelfAware(SelfAware&& /*other*/) noexcept : self(this) {}
+  SelfAware(const SelfAware& /*other*/) noexcept : self(this) {}
+  SelfAware& operator=(const SelfAware&) = delete;
+  ~SelfAware() = default;
+  [[nodiscard]] bool intact() const noexcept { return self == this; }
+  const SelfAware* self;
+};
+
+// Bodies are moved into the graph (twice: into add_task's TaskFn, then into the node), inline up to 16
+// bytes and on the heap beyond. Each capture exists once while the scheduler holds the body, was moved by
+// its own move constructor, and is released with the scheduler.
+TEST(EdgeCases, ClosuresAreKeptOnceAndReleasedWithTheScheduler) {
+  auto token = std::make_shared<int>(7);
+  int plain = 1;
+  {
+    TaskScheduler scheduler(2);
+    scheduler.add_task("trivial", [&plain, k = 2] { return plain + k; });  // inline
+    scheduler.add_task("shared", [token] { return *token; });              // inline
+    scheduler.add_task("large", [token, pad = std::array<long, 8>{}] { return *token + static_cast<int>(pad[0]); });
+    scheduler.add_task("large_trivial", [pad = std::array<long, 8>{{5}}] { return static_cast<int>(pad[0]); });
+    scheduler.add_task("self_aware", [s = SelfAware{}] { return s.intact(); });  // not trivially copyable
+    EXPECT_EQ(token.use_count(), 3);  // the two captures, no copies left behind by the moves
+    for (int round = 0; round < 2; ++round) {
+      const ResultSet results = scheduler.run();
+      EXPECT_EQ(results.at("trivial").value<int>(), 3);
+      EXPECT_EQ(results.at("shared").value<int>(), 7);
+      EXPECT_EQ(results.at("large").value<int>(), 7);
+      EXPECT_EQ(results.at("large_trivial").value<int>(), 5);
+      EXPECT_TRUE(results.at("self_aware").value<bool>()) << "moved as bytes, not by its move constructor";
+      EXPECT_EQ(token.use_count(), 3);
+    }
+  }
+  EXPECT_EQ(token.use_count(), 1);
 }
 
 struct Point {
