@@ -328,15 +328,19 @@ class RunState {
       result.error = std::current_exception();
       return Attempt::failure;
     }
-    result.status = Status::success;
-    result.attempts = 1;
+    // Stores only what changes: re-running a graph that succeeded then leaves its result slots clean
+    // (read, never written back), which halves the memory traffic of a re-run chain of void tasks.
     if (stale) [[unlikely]] {  // (a fresh slot, on a first run, is empty already: test before calls)
+      result.status = Status::success;
       if (result.error) {
         result.error = nullptr;
       }
       if (result.skipped_by) {
         result.skipped_by.reset();
       }
+    }
+    if (result.attempts != 1) [[unlikely]] {
+      result.attempts = 1;
     }
     return Attempt::success;
   }

@@ -612,6 +612,44 @@ TEST(ResultSetTest, LookupIterationAndLifetime) {
   EXPECT_EQ(copy.at("x").value<int>(), 1);
 }
 
+// When no ResultSet holds the last run's results, the next run reuses their slots, and a success stores
+// only the fields that differ from what the slot holds. Every field that changed must still be rewritten.
+TEST(RunTwice, ReusedResultSlotsAreRewritten) {
+  TaskScheduler scheduler(2);
+  std::atomic<int> run_number{0};
+  std::atomic<int> flaky_calls{0};
+  scheduler.add_task(
+      "flaky",  // run 1: fails once, then succeeds (2 attempts); later runs: succeeds at once
+      [&] {
+        if (run_number.load() == 1 && flaky_calls.fetch_add(1) == 0) {
+          throw std::runtime_error("once");
+        }
+        return run_number.load();
+      },
+      {}, 1);
+  scheduler.add_task("broken_once", [&] {  // run 1: fails; later runs: succeeds
+    if (run_number.load() == 1) {
+      throw std::runtime_error("run 1");
+    }
+  });
+  scheduler.add_task("child", [] {}, {"broken_once"});
+  scheduler.add_task("steady", [] {});
+  for (int run = 1; run <= 3; ++run) {
+    run_number = run;
+    const ResultSet r = scheduler.run();  // dropped at the end of each round: its slots are reused
+    EXPECT_EQ(r.at("flaky").status, Status::success) << run;
+    EXPECT_EQ(r.at("flaky").attempts, run == 1 ? 2 : 1) << run;
+    EXPECT_EQ(r.at("flaky").value<int>(), run) << run;
+    EXPECT_EQ(r.at("broken_once").status, run == 1 ? Status::failed : Status::success) << run;
+    EXPECT_EQ(static_cast<bool>(r.at("broken_once").error), run == 1) << run;
+    EXPECT_EQ(r.at("child").status, run == 1 ? Status::skipped : Status::success) << run;
+    EXPECT_EQ(r.at("child").attempts, run == 1 ? 0 : 1) << run;
+    EXPECT_EQ(r.at("child").skip_causes().size(), run == 1 ? 1u : 0u) << run;
+    EXPECT_EQ(r.at("steady").status, Status::success) << run;
+    EXPECT_EQ(r.at("steady").attempts, 1) << run;
+  }
+}
+
 TEST(RunTwice, FreshResultsAndResetCounters) {
   TaskScheduler scheduler(2);
   std::atomic<int> run_number{0};
