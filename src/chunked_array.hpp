@@ -74,6 +74,9 @@ class ChunkedArray {
 
   /// Makes room for `n` more elements up front, so that the next `n` emplace_back calls cannot throw.
   void reserve_more(std::size_t n) {
+    if (m_size + n <= m_chunks.size() * per_chunk) [[likely]] {  // the chunks held have room: one compare
+      return;
+    }
     const std::size_t needed = (m_size + n + mask) >> shift;
     reserve_chunks(needed);
     while (m_chunks.size() < needed) {
