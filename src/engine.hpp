@@ -45,6 +45,7 @@ class Engine {
   std::uint64_t run_serial DAGSCHED_GUARDED_BY(run_mutex) = 0;
   std::stop_source run_stop DAGSCHED_GUARDED_BY(run_mutex){std::nostopstate};  // run_serial's, see cancel()
   Progress final_progress DAGSCHED_GUARDED_BY(run_mutex);                      // run_serial's, once it ended
+  FailedLists failed_lists;                                                    // skip causes, kept across runs
   Mutex run_mutex;
   const std::uint32_t serial;  // tags this scheduler's TaskHandles
   WorkerPool pool;

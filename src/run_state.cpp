@@ -71,7 +71,8 @@ RunState::RunState(const RunSetup& setup)
       m_counters(std::make_unique<WorkerCounters[]>(setup.pool.size())),
       m_pending(setup.graph.extras.empty() ? nullptr : std::make_unique<Pending[]>(setup.graph.extras.size())),
       m_remaining(setup.frozen.size),
-      m_ready_numbers(setup.frozen.root_count) {
+      m_ready_numbers(setup.frozen.root_count),
+      m_failed_lists(setup.failed_lists) {
   if (!setup.graph.pools.empty()) {
     std::vector<std::uint32_t> capacities;
     for (const auto& pool : setup.graph.pools) {
@@ -193,27 +194,35 @@ bool RunState::cancelled(TaskResult& result, int attempts) noexcept {
 }
 
 bool RunState::skip(const TaskNode& node, TaskResult& result) {
-  result.status = Status::skipped;
-  result.attempts = 0;
+  // Stores only what differs from what the slot holds: a task skipped again for the same causes, run after
+  // run, leaves its slot unwritten (and the shared lists' reference counts untouched).
+  if (result.status != Status::skipped) {
+    result.status = Status::skipped;
+  }
+  if (result.attempts != 0) {
+    result.attempts = 0;
+  }
   result.result.reset();
-  result.error = nullptr;
+  if (result.error) {
+    result.error = nullptr;
+  }
   // The causes: failed dependencies themselves, and the causes of skipped ones. Every dependency has
   // finished (this task is ready), so their results are final. A chain of skips shares one list; only a
   // task whose non-succeeded dependencies bring different lists pays for a merged one.
-  SkipCauses shared;
+  const SkipCauses* single = nullptr;
   std::vector<std::string> merged;  // sorted and unique, like every list
   std::vector<std::string> scratch;
   bool merging = false;
   auto add = [&](const SkipCauses& list) {
-    if (list.empty() || list.same_list(shared)) {
+    if (list.empty() || (single != nullptr && list.same_list(*single))) {
       return;
     }
-    if (!merging && shared.empty()) {
-      shared = list;
+    if (!merging && single == nullptr) {
+      single = &list;
       return;
     }
     if (!merging) {
-      merged.assign(shared.begin(), shared.end());
+      merged.assign(single->begin(), single->end());
       merging = true;
     }
     // Both sorted: a linear merge, no sort.
@@ -225,24 +234,28 @@ bool RunState::skip(const TaskNode& node, TaskResult& result) {
     const std::uint32_t dep = m_deps[node.dep_begin + i];
     const TaskResult& r = m_results[dep];
     if (r.status == Status::failed) {
-      add(failed_list(dep));
+      add(m_failed_lists.get(dep, m_ids));
     } else if (r.status == Status::skipped) {
       add(r.skipped_by);
     }
   }
   if (merging) {
-    result.skipped_by = SkipCauses(std::move(merged));
-  } else {
-    result.skipped_by = std::move(shared);
+    if (!std::ranges::equal(result.skipped_by.ids(), merged)) {
+      result.skipped_by = SkipCauses(std::move(merged));
+    }
+  } else if (single == nullptr) {
+    result.skipped_by.reset();
+  } else if (!result.skipped_by.same_list(*single)) {
+    result.skipped_by = *single;
   }
   return false;
 }
 
-SkipCauses RunState::failed_list(std::uint32_t task) {
-  Lock lock(m_causes_mutex);
-  auto [it, inserted] = m_failed_lists.try_emplace(task);
+const SkipCauses& FailedLists::get(std::uint32_t task, const IdTable& ids) {
+  Lock lock(m_mutex);
+  auto [it, inserted] = m_lists.try_emplace(task);
   if (inserted) {
-    it->second = SkipCauses(std::vector<std::string>{m_ids.name(task)});
+    it->second = SkipCauses(std::vector<std::string>{ids.name(task)});
   }
   return it->second;
 }

@@ -25,6 +25,20 @@ namespace dagsched::detail {
 class WorkerPool;
 
 /// What a run is made of, gathered by the scheduler.
+/// The one-id cause lists of failed tasks (see RunState::skip), each made the first time its task's
+/// failure skips another and kept for the scheduler's life (an index's id never changes). A task skipped
+/// for the same cause run after run so keeps the very same list, and its result slot is left unwritten.
+/// Thread-safe; references stay valid while the object lives.
+class FailedLists {
+ public:
+  /// The list holding the id of `task`.
+  [[nodiscard]] const SkipCauses& get(std::uint32_t task, const IdTable& ids);
+
+ private:
+  Mutex m_mutex;
+  std::unordered_map<std::uint32_t, SkipCauses> m_lists DAGSCHED_GUARDED_BY(m_mutex);
+};
+
 struct RunSetup {
   Graph& graph;
   const FrozenGraph& frozen;
@@ -41,6 +55,7 @@ struct RunSetup {
   Nanos order_threshold;  // see RunOptions (0: always ordered)
   std::stop_source stop;  // requested on cancellation (nostopstate when no task takes a context)
   std::uint32_t owner;    // the scheduler's serial, as in its TaskHandles
+  FailedLists& failed_lists;
 };
 
 /// A worker's running totals, for progress reports. Each is written by its worker only (load, then
@@ -377,9 +392,6 @@ class RunState {
   /// Records the task as skipped, with the failed tasks upstream that caused it. Returns false.
   bool skip(const TaskNode& node, TaskResult& result);
 
-  /// A list holding the id of failed task `task`, made once per run and shared by every skip it causes.
-  SkipCauses failed_list(std::uint32_t task);
-
   /// Parks `task` until `due`, when a worker picks it up again.
   void push_retry(Nanos due, std::uint32_t task);
   std::uint32_t pop_retry_slow();
@@ -473,8 +485,7 @@ class RunState {
 
   ResourceBroker m_broker;
 
-  Mutex m_causes_mutex;
-  std::unordered_map<std::uint32_t, SkipCauses> m_failed_lists DAGSCHED_GUARDED_BY(m_causes_mutex);
+  FailedLists& m_failed_lists;
 };
 
 }  // namespace dagsched::detail

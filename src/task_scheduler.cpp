@@ -361,7 +361,7 @@ RunHandle TaskScheduler::start_run(const RunOptions& options, bool counted) {
     e.final_progress = Progress{};
     e.run.emplace(detail::RunSetup{e.graph, e.frozen, *e.ids, e.results->data(), e.results->constructed, e.pool,
                                    e.timekeeper, options.failure_policy.limit(), seed, observer, counted, options.order,
-                                   threshold, std::move(stop), e.serial});
+                                   threshold, std::move(stop), e.serial, e.failed_lists});
   } catch (...) {
     e.observer.reset();
     e.recorder.reset();

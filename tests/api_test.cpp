@@ -650,6 +650,40 @@ TEST(RunTwice, ReusedResultSlotsAreRewritten) {
   }
 }
 
+// A skip rewrites only what changed in a reused slot: the causes must still follow each run's failures,
+// whether they stay the same, change, merge, split or go away.
+TEST(RunTwice, ReusedSlotsReportEachRunsSkipCauses) {
+  TaskScheduler scheduler(2);
+  std::atomic<int> run_number{0};
+  // Which of a and b fail in runs 1..6.
+  static constexpr bool a_fails[] = {true, true, false, false, true, true};
+  static constexpr bool b_fails[] = {false, true, true, false, true, true};
+  scheduler.add_task("a", [&] {
+    if (a_fails[run_number.load() - 1]) throw std::runtime_error("a");
+  });
+  scheduler.add_task("b", [&] {
+    if (b_fails[run_number.load() - 1]) throw std::runtime_error("b");
+  });
+  scheduler.add_task("c", [] { return 3; }, {"a", "b"});
+  scheduler.add_task("d", [] { return 4; }, {"c"});
+  for (int run = 1; run <= 6; ++run) {
+    run_number = run;
+    std::vector<std::string> causes;
+    if (a_fails[run - 1]) causes.emplace_back("a");
+    if (b_fails[run - 1]) causes.emplace_back("b");
+    const ResultSet r = scheduler.run();  // dropped at the end of each round: its slots are reused
+    for (const char* id : {"c", "d"}) {
+      const TaskResult& t = r.at(id);
+      EXPECT_EQ(t.status, causes.empty() ? Status::success : Status::skipped) << id << " run " << run;
+      EXPECT_EQ(std::vector<std::string>(t.skip_causes().begin(), t.skip_causes().end()), causes)
+          << id << " run " << run;
+      EXPECT_EQ(t.attempts, causes.empty() ? 1 : 0) << id << " run " << run;
+      EXPECT_EQ(t.result.has_value(), causes.empty()) << id << " run " << run;
+      EXPECT_FALSE(t.error) << id << " run " << run;
+    }
+  }
+}
+
 TEST(RunTwice, FreshResultsAndResetCounters) {
   TaskScheduler scheduler(2);
   std::atomic<int> run_number{0};
