@@ -24,7 +24,6 @@ namespace dagsched::detail {
 
 class WorkerPool;
 
-/// What a run is made of, gathered by the scheduler.
 /// The one-id cause lists of failed tasks (see RunState::skip), each made the first time its task's
 /// failure skips another and kept for the scheduler's life (an index's id never changes). A task skipped
 /// for the same cause run after run so keeps the very same list, and its result slot is left unwritten.
@@ -39,6 +38,7 @@ class FailedLists {
   std::unordered_map<std::uint32_t, SkipCauses> m_lists DAGSCHED_GUARDED_BY(m_mutex);
 };
 
+/// What a run is made of, gathered by the scheduler.
 struct RunSetup {
   Graph& graph;
   const FrozenGraph& frozen;
