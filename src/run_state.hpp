@@ -344,7 +344,7 @@ class RunState {
       return Attempt::failure;
     }
     // Stores only what changes: re-running a graph that succeeded then leaves its result slots clean
-    // (read, never written back), which halves the memory traffic of a re-run chain of void tasks.
+    // (read, never written back), which saves the slots' write-back traffic on graphs too big for the cache.
     if (stale) [[unlikely]] {  // (a fresh slot, on a first run, is empty already: test before calls)
       result.status = Status::success;
       if (result.error) {
