@@ -86,12 +86,14 @@ class SkipCauses {
 /// The result of one task after `TaskScheduler::run()`.
 ///
 /// Invariants, per status:
-/// | status  | result                                   | error           | attempts      |
-/// |---------|------------------------------------------|-----------------|---------------|
-/// | success | return value (empty for `void` bodies)   | null            | 1..retries+1  |
-/// | failed  | empty                                    | last exception  | attempts made: retries+1, fewer if a
-/// `PermanentError`, `retry_if` or the deadline stopped retrying | | skipped | empty | null            | 0 | |
-/// cancelled | empty                                | last exception, if any | attempts made (0 if never started) |
+/// - `success`: `result` holds the return value (empty for `void` bodies); `error` is null; `attempts` is
+///   1..retries+1.
+/// - `failed`: `result` is empty; `error` holds the last exception; `attempts` is the attempts made:
+///   retries+1, or fewer if a `PermanentError`, `retry_if` or the deadline stopped retrying.
+/// - `skipped`: `result` is empty; `error` is null; `attempts` is 0; `skipped_by` names the failed tasks
+///   upstream that caused the skip.
+/// - `cancelled`: `result` is empty; `error` holds the last exception, if any; `attempts` is the attempts
+///   made (0 if never started).
 ///
 /// `skipped_by` is set for skipped tasks only.
 struct TaskResult {
