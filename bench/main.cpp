@@ -18,6 +18,7 @@
 #include "dagsched/version.hpp"
 #include "engines.hpp"
 #include "harness.hpp"
+#include "latency.hpp"
 #include "makespan.hpp"
 #include "report.hpp"
 #include "shapes.hpp"
@@ -50,6 +51,7 @@ struct Options {
   std::vector<std::string> apis;     // "ids", "handles"; empty: both
   bool csv = false;
   bool huge = false;
+  bool latency = false;
   bool memory = true;
   bool samples = false;
   std::string order;           // --order: the dagsched engines' ready order on the spec's shapes
@@ -79,7 +81,9 @@ constexpr std::string_view usage =
     "                  default), fifo or depth_first\n"
     "  --order-threshold-us X   their RunOptions::order_threshold in microseconds (default 20; 0 orders\n"
     "                  every task)\n"
-    "  --huge          also build and run a 10,000,000-task chain with handles (time and RSS)\n";
+    "  --huge          also build and run a 10,000,000-task chain with handles (time and RSS)\n"
+    "  --latency       only this: 2,001 re-runs (or --reps) of a 100,000-task chain with handles, timing\n"
+    "                  run() to the first body, the chain, and the last body to run() returning\n";
 
 // Appends the comma-separated items of `value` to `out`.
 void split_into(std::string_view value, std::vector<std::string>& out) {
@@ -160,6 +164,8 @@ Options parse(int argc, char** argv) {
       o.csv = true;
     } else if (a == "--huge") {
       o.huge = true;
+    } else if (a == "--latency") {
+      o.latency = true;
     } else if (a == "--samples") {
       o.samples = true;
     } else if (a == "--no-memory") {
@@ -344,7 +350,12 @@ int run_benchmark(const Options& o) {
 
 int main(int argc, char** argv) {
   try {
-    return run_benchmark(parse(argc, argv));
+    const Options o = parse(argc, argv);
+    if (o.latency) {
+      run_latency(std::cout, 100'000, o.workers, o.reps_given ? o.reps : 2001);
+      return 0;
+    }
+    return run_benchmark(o);
   } catch (const UsageError& e) {
     std::cerr << "dagsched_bench: " << e.what() << "\n\n" << usage;
     return 2;

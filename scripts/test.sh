@@ -60,6 +60,8 @@ if [ -x build/release/bench/dagsched_bench ]; then
   echo "dagsched_bench --reps 1: ok"
   build/release/bench/dagsched_bench --makespan --reps 1 >/dev/null
   echo "dagsched_bench --makespan --reps 1: ok"
+  build/release/bench/dagsched_bench --latency --reps 3 >/dev/null
+  echo "dagsched_bench --latency --reps 3: ok"
 fi
 
 step "all passed"

@@ -181,7 +181,7 @@ class RunState {
     };
 
     for (;;) {
-      const std::uint32_t task = item & index_mask;
+      std::uint32_t task = item & index_mask;
       TaskResult& result = results[task];
       TaskNode& node = ChunkedArray<TaskNode>::at(nodes, task);
       bool ok;
@@ -196,16 +196,41 @@ class RunState {
         if (task >= m_construct_from) [[unlikely]] {
           ::new (static_cast<void*>(&result)) TaskResult();
         }
-        const Attempt first = attempt(node, result);
-        if (first == Attempt::success) [[likely]] {
+        const Attempt outcome = attempt(node, result);
+        if (outcome == Attempt::success) [[likely]] {
           ++finished;
+          if constexpr (!Sink::queued && !Observed) {
+            // A chain added in order (see advance): its links run in a loop of their own. (advance repeats
+            // these loads; the compiler merges them.)
+            const std::uint32_t first = out_begin[task];
+            if (out_begin[task + 1] - first == 1 && out[first] == ((task + 1) | FrozenGraph::sole_dependency)) {
+              const ChainEnd chain = run_chain<Extras, Counted>(task + 1, finished, live);
+              finished += chain.task - (task + 1);
+              if (!chain.attempted) {
+                item = chain.task;  // the general path takes it
+                continue;
+              }
+              task = chain.task;
+              if (chain.outcome != Attempt::success) [[unlikely]] {
+                ok = retry(ChunkedArray<TaskNode>::at(nodes, task), results[task], sink.index,
+                           chain.outcome == Attempt::permanent);
+                ++finished;
+                item = advance(task, ok);
+                if (item == none) {
+                  return finished;
+                }
+                continue;
+              }
+              ++finished;
+            }
+          }
           item = advance(task, true);
           if (item == none) {
             return finished;
           }
           continue;
         }
-        ok = retry(node, result, sink.index, first == Attempt::permanent);
+        ok = retry(node, result, sink.index, outcome == Attempt::permanent);
       }
       ++finished;
       item = advance(task, ok);
@@ -358,6 +383,52 @@ class RunState {
       result.attempts = 1;
     }
     return Attempt::success;
+  }
+
+  /// Where run_chain stopped: the last task it came to, and whether and how it was attempted.
+  struct ChainEnd {
+    std::uint32_t task;
+    bool attempted;   // false: it needs the general path (cancellation, an extra); it has not started
+    Attempt outcome;  // of its first attempt (a failure is the caller's to retry)
+  };
+
+  /// Runs `task`, the next index after a task that just succeeded and the one dependent of that task,
+  /// which it depends on alone; then, while each task's one dependent is the next index and depends on
+  /// it alone (a chain added in order, as in execute's advance), that dependent. Each link's node and slot are
+  /// the last ones' neighbours, so a link costs none of the general loop's lookups, which for a chain are
+  /// most of the engine's work per task. Not inlined: a loop of its own gets registers of its own around
+  /// the body call, where execute's has too many values live to keep them there. The links before the
+  /// returned task succeeded (the caller counts them: tasks are consecutive). `finished` is the caller's
+  /// count, for progress.
+  template <bool Extras, bool Counted>
+  [[gnu::noinline]] ChainEnd run_chain(std::uint32_t task, std::uint32_t finished, std::atomic<std::uint32_t>& live) {
+    const std::uint32_t* const out_begin = m_out_begin;
+    const std::uint32_t* const out = m_out;
+    const std::uint32_t first = task;
+    TaskNode* node = &m_nodes[task];
+    TaskResult* result = m_results + task;
+    std::uint32_t begin = out_begin[task];
+    for (;;) {
+      if ((Extras && node->extra != 0) || m_cancelled.load(std::memory_order_relaxed)) [[unlikely]] {
+        return {task, false, Attempt::success};
+      }
+      if (task >= m_construct_from) [[unlikely]] {
+        ::new (static_cast<void*>(result)) TaskResult();
+      }
+      if constexpr (Counted) {
+        live.store(finished + (task - first), std::memory_order_relaxed);
+      }
+      const Attempt outcome = attempt(*node, *result);
+      const std::uint32_t end = out_begin[task + 1];
+      if (outcome != Attempt::success || end - begin != 1 || out[begin] != ((task + 1) | FrozenGraph::sole_dependency))
+          [[unlikely]] {
+        return {task, true, outcome};
+      }
+      begin = end;
+      ++task;
+      node = (task & ChunkedArray<TaskNode>::mask) != 0 ? node + 1 : &m_nodes[task];
+      ++result;
+    }
   }
 
   /// Read before each attempt. Relaxed: it publishes nothing; a task started just after cancel() is

@@ -212,6 +212,7 @@ void WorkerPool::stop_and_join() noexcept {
   m_stop.store(true, std::memory_order_relaxed);
   m_epoch.fetch_add(1, std::memory_order_release);
   m_epoch.notify_all();
+  m_idle.notify_all();  // workers parked when their last run ended (they leave it, then see m_stop)
   for (auto& worker : m_workers) {
     if (worker->thread.joinable()) {
       worker->thread.join();
@@ -220,29 +221,78 @@ void WorkerPool::stop_and_join() noexcept {
 }
 
 void WorkerPool::start(RunState& state) {
+  m_state = &state;
+  const std::uint32_t epoch = m_epoch.fetch_add(1, std::memory_order_seq_cst) + 1;
   {
     Lock lock(m_done_mutex);
-    m_finished = false;
+    m_started = epoch;
   }
-  m_state = &state;
-  m_active.store(static_cast<std::uint32_t>(m_workers.size()), std::memory_order_relaxed);
-  m_epoch.fetch_add(1, std::memory_order_release);
   m_epoch.notify_all();
+  // Workers still parked from the last run (see leave()): they are not waiting on m_epoch. The
+  // epoch's seq_cst bump above is the publication EventCount asks for.
+  m_idle.notify_all();
 }
 
 void WorkerPool::wait() {
   Lock lock(m_done_mutex);
-  lock.wait(m_done_cv, [this]() DAGSCHED_REQUIRES(m_done_mutex) { return m_finished; });
+  lock.wait(m_done_cv, [this]() DAGSCHED_REQUIRES(m_done_mutex) { return finished_locked(); });
 }
 
 bool WorkerPool::wait_for(std::chrono::nanoseconds timeout) {
   Lock lock(m_done_mutex);
-  return lock.wait_for(m_done_cv, timeout, [this]() DAGSCHED_REQUIRES(m_done_mutex) { return m_finished; });
+  return lock.wait_for(m_done_cv, timeout, [this]() DAGSCHED_REQUIRES(m_done_mutex) { return finished_locked(); });
 }
 
 bool WorkerPool::finished() {
   Lock lock(m_done_mutex);
-  return m_finished;
+  return finished_locked();
+}
+
+// Runs are sequential: run e + 1 starts only after run e was given back, so m_ended is the current run's
+// epoch or the one before, and `ended - epoch` (mod 2^32) tells whether run `epoch` has ended.
+namespace {
+[[nodiscard]] bool has_ended(std::uint32_t ended, std::uint32_t epoch) noexcept {
+  return static_cast<std::int32_t>(ended - epoch) >= 0;
+}
+}  // namespace
+
+/// Enters run `epoch`: returns true, and then the worker may touch the run's state until leave(), unless
+/// the run has already ended. Why a worker that enters cannot meet a destroyed state (every operation on
+/// m_active and m_ended is seq_cst, so they sit in one total order S): if its load of m_ended misses the
+/// end, that load precedes in S the store of the end (by the worker that finished the last task, from
+/// inside the run), hence so does its increment of m_active, which therefore comes before that worker's
+/// own decrement: m_active cannot reach zero, and nobody can give the run back, before this worker
+/// leaves.
+bool WorkerPool::enter(std::uint32_t epoch) noexcept {
+  m_active.fetch_add(1, std::memory_order_seq_cst);
+  if (!has_ended(m_ended.load(std::memory_order_seq_cst), epoch)) {
+    return true;
+  }
+  leave(epoch);
+  return false;
+}
+
+/// Leaves run `epoch`: from here on the worker does not touch its state. The one that takes m_active to
+/// zero once the run has ended gives the run back. The store of the end precedes, in m_active's
+/// modification order, the decrement of the worker that made it (it is inside the run), so the
+/// decrement to zero reads the end (acquire on the chain of read-modify-writes). A late worker, from a
+/// run before the one that ended, may give back that later run: m_active at zero means nobody is
+/// inside any run. Giving back the same run twice changes nothing.
+void WorkerPool::leave(std::uint32_t epoch) noexcept {
+  if (m_active.fetch_sub(1, std::memory_order_seq_cst) != 1) {
+    return;
+  }
+  const std::uint32_t ended = m_ended.load(std::memory_order_seq_cst);
+  if (!has_ended(ended, epoch)) {
+    return;  // every worker is parked inside a run that goes on (waiting for a retry's due time)
+  }
+  {
+    Lock lock(m_done_mutex);
+    if (has_ended(ended, m_done + 1)) {
+      m_done = ended;
+    }
+  }
+  m_done_cv.notify_all();
 }
 
 namespace {
@@ -263,46 +313,44 @@ void WorkerPool::thread_main(Worker& worker) {
     if (m_stop.load(std::memory_order_relaxed)) {
       return;
     }
+    if (!enter(epoch)) {
+      continue;  // it ended before this worker woke up
+    }
     // One instantiation per mode a run can have (an observed run takes the slow path for everything;
-    // fifo, never the fastest, always checks for options and counts).
+    // fifo, never the fastest, always checks for options and counts). Each leaves the run on returning.
     const RunState::Mode mode = m_state->mode();
     switch (mode.order) {
       case ReadyOrder::critical_path:
-        run_mode<ReadyOrder::critical_path, true>(worker, mode);
+        run_mode<ReadyOrder::critical_path, true>(worker, mode, epoch);
         break;
       case ReadyOrder::fifo:
-        run_mode<ReadyOrder::fifo, false>(worker, mode);
+        run_mode<ReadyOrder::fifo, false>(worker, mode, epoch);
         break;
       case ReadyOrder::depth_first:
-        run_mode<ReadyOrder::depth_first, true>(worker, mode);
+        run_mode<ReadyOrder::depth_first, true>(worker, mode, epoch);
         break;
-    }
-    if (m_active.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      {
-        Lock lock(m_done_mutex);
-        m_finished = true;
-      }
-      m_done_cv.notify_all();
     }
   }
 }
 
 template <ReadyOrder Order, bool Specialised>
-void WorkerPool::run_mode(Worker& worker, RunState::Mode mode) {
+void WorkerPool::run_mode(Worker& worker, RunState::Mode mode, std::uint32_t epoch) {
   RunState& state = *m_state;
   if (mode.observed) {
-    work<true, true, true, Order>(worker, state);
+    work<true, true, true, Order>(worker, state, epoch);
   } else if (!Specialised) {
-    work<false, true, true, Order>(worker, state);
+    work<false, true, true, Order>(worker, state, epoch);
   } else if (mode.extras) {
-    mode.counted ? work<false, true, true, Order>(worker, state) : work<false, true, false, Order>(worker, state);
+    mode.counted ? work<false, true, true, Order>(worker, state, epoch)
+                 : work<false, true, false, Order>(worker, state, epoch);
   } else {
-    mode.counted ? work<false, false, true, Order>(worker, state) : work<false, false, false, Order>(worker, state);
+    mode.counted ? work<false, false, true, Order>(worker, state, epoch)
+                 : work<false, false, false, Order>(worker, state, epoch);
   }
 }
 
 template <bool Observed, bool Extras, bool Counted, ReadyOrder Order>
-void WorkerPool::work(Worker& worker, RunState& state) {
+void WorkerPool::work(Worker& worker, RunState& state, std::uint32_t epoch) {
   constexpr bool ordered = Order != ReadyOrder::depth_first;
   // No thief can hold a pointer into this deque's old rings: the previous run has fully ended.
   worker.deque.reclaim();
@@ -332,11 +380,14 @@ void WorkerPool::work(Worker& worker, RunState& state) {
         const bool last = state.count_finished(finished);
         finished = 0;
         if (last) {
-          m_idle.notify_all();
+          // Workers parked in the run stay parked: the next start() (or the destructor) wakes them.
+          m_ended.store(epoch, std::memory_order_seq_cst);
+          leave(epoch);
           return;
         }
       }
       if (state.done()) {
+        leave(epoch);
         return;
       }
       cpu_relax();
@@ -372,7 +423,12 @@ void WorkerPool::work(Worker& worker, RunState& state) {
       m_idle.cancel_wait();
       continue;
     }
+    // Parked outside the run: the run can end, and be given back, without waking this worker.
+    leave(epoch);
     m_idle.commit_wait(key);
+    if (!enter(epoch)) {
+      return;
+    }
   }
 }
 

@@ -60,9 +60,9 @@ class WorkerPool {
 
   void thread_main(Worker& worker);
   template <ReadyOrder Order, bool Specialised>
-  void run_mode(Worker& worker, RunState::Mode mode);
+  void run_mode(Worker& worker, RunState::Mode mode, std::uint32_t epoch);
   template <bool Observed, bool Extras, bool Counted, ReadyOrder Order>
-  void work(Worker& worker, RunState& state);
+  void work(Worker& worker, RunState& state, std::uint32_t epoch);
   template <ReadyOrder Order, bool Queued>
   [[nodiscard]] std::uint32_t find_work(Sink<Order, Queued>& sink, RunState& state);
   template <ReadyOrder Order>
@@ -71,23 +71,31 @@ class WorkerPool {
   /// In ordered runs: the worker whose queued best has a key above `bound` (the highest), or none.
   [[nodiscard]] std::uint32_t better_elsewhere(Worker& worker, std::uint64_t bound) noexcept;
   void stop_and_join() noexcept;
+  [[nodiscard]] bool enter(std::uint32_t epoch) noexcept;
+  void leave(std::uint32_t epoch) noexcept;
+  [[nodiscard]] bool finished_locked() const DAGSCHED_REQUIRES(m_done_mutex) { return m_done == m_started; }
 
   std::vector<std::unique_ptr<Worker>> m_workers;
   EventCount m_idle;  // parking inside a run
 
-  // Between runs workers sleep on m_epoch; run() publishes m_state, then bumps m_epoch (release), so a
-  // worker that sees the new epoch (acquire) sees the state. m_state is rewritten only after every worker
-  // has left the previous run (m_active reached zero, acq_rel/acquire), so it never races.
+  // Between runs workers sleep on m_epoch (or in m_idle, parked in the run that ended); run() publishes
+  // m_state, then bumps m_epoch (seq_cst), so a worker that sees the new epoch (acquire) sees the state.
+  // A run is named by its epoch. m_state is rewritten only once the previous run was given back, with
+  // no worker inside it (see leave()), so it never races.
   alignas(64) std::atomic<std::uint32_t> m_epoch{0};
   std::atomic<bool> m_stop{false};
   RunState* m_state = nullptr;
-  // Workers still inside the current run. The worker that brings it to zero sets m_finished under the
-  // mutex and signals, so the waiter cannot miss it (a timed wait needs a condition variable; this costs
-  // one lock per run, not per task).
+  // Who may touch a run's state, and when the waiter may have it back (see enter() and leave()):
+  // m_active counts the workers inside a run; m_ended is the epoch of the last run whose every task has
+  // finished. A worker parks outside the run, so a run ends when its last task does, without waking a
+  // parked worker first (on a VM, waking an idle vCPU can take tens of microseconds).
   alignas(64) std::atomic<std::uint32_t> m_active{0};
+  std::atomic<std::uint32_t> m_ended{0};
+  // The waiter sleeps on a condition variable (a timed wait needs one): one lock per run, not per task.
   Mutex m_done_mutex;
   std::condition_variable m_done_cv;
-  bool m_finished DAGSCHED_GUARDED_BY(m_done_mutex) = true;
+  std::uint32_t m_started DAGSCHED_GUARDED_BY(m_done_mutex) = 0;  // the epoch of the last run started
+  std::uint32_t m_done DAGSCHED_GUARDED_BY(m_done_mutex) = 0;     // ... and of the last one given back
   // Bumped (seq_cst) by the timer thread before it wakes workers for a due retry. A parking worker reads
   // it (seq_cst) before its clock: either that read sees the bump, and then its clock reads at least the
   // due time (the timer read its clock before bumping), so it sees the retry due; or the read precedes the

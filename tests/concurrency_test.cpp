@@ -420,6 +420,45 @@ TEST_P(Concurrency, DestructionNeverHangs) {
   }
 }
 
+TEST_P(Concurrency, WorkersParkedWhenARunEndsTakePartInTheNextAndLetTheSchedulerGo) {
+  // A run ends when its last task does, without waking the workers parked in it. In the "park" phase
+  // one task sleeps while the other workers run out of work and park; the run then ends with them
+  // parked. The next run, a rendezvous of one task per worker, needs every one of them back; and a
+  // scheduler destroyed after a "park" run must still be able to join them.
+  if (workers() < 2) {
+    GTEST_SKIP() << "needs workers that run out of work";
+  }
+  Watchdog watchdog("WorkersParkedWhenARunEndsTakePartInTheNextAndLetTheSchedulerGo");
+  for (int round = 0; round < 3; ++round) {
+    TaskScheduler scheduler(workers());
+    std::atomic<bool> park{true};
+    auto everyone = std::make_unique<Rendezvous>(workers());
+    for (std::size_t i = 0; i < workers(); ++i) {
+      scheduler.add_task("t" + std::to_string(i), [&, i] {
+        if (park.load()) {
+          if (i == 0) {
+            std::this_thread::sleep_for(30ms);
+          }
+        } else if (!everyone->arrive_and_wait_for(5000ms)) {
+          throw std::runtime_error("not every worker came back for this run");
+        }
+      });
+    }
+    for (int run = 0; run < 2; ++run) {
+      park = true;
+      ASSERT_TRUE(scheduler.run().all_succeeded());
+      park = false;
+      everyone = std::make_unique<Rendezvous>(workers());
+      const ResultSet results = scheduler.run();
+      for (const auto& [id, r] : results) {
+        EXPECT_EQ(r.status, Status::success) << "run " << run << ", " << id << ": " << DescribeError(r.error);
+      }
+    }
+    park = true;
+    ASSERT_TRUE(scheduler.run().all_succeeded());
+  }  // destroyed with workers parked
+}
+
 TEST(ConcurrencyTwoWorkers, LongTaskDoesNotDelayShortChain) {
   // The scenario with real durations: 2 workers, L sleeps ~300 ms, a -> b must both finish long
   // before L does.

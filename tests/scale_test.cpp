@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -18,7 +19,9 @@
 namespace {
 
 using dagsched::ResultSet;
+using dagsched::RunHandle;
 using dagsched::Status;
+using dagsched::TaskContext;
 using dagsched::TaskHandle;
 using dagsched::TaskScheduler;
 
@@ -160,6 +163,121 @@ TEST(Scale, InOrderChainRunsInOrderAndSkipsAfterAFailure) {
         EXPECT_FALSE(last.result.has_value());
       }
     }
+  }
+}
+
+TEST(Scale, InOrderChainHandsItsUnusualLinksToTheGeneralPath) {
+  // An in-order chain runs in a loop of its own (RunState::run_chain). Links that need more than a plain
+  // attempt must leave it and come back: one takes a TaskContext, one fails its first attempt and
+  // succeeds on its retry, and one runs under a RunHandle whose progress is counted.
+  constexpr std::size_t kN = 20'000;
+  constexpr std::size_t kContextAt = 5'000;
+  constexpr std::size_t kFlakyAt = 10'000;
+  dagsched_test::Watchdog watchdog("Scale.InOrderChainHandsItsUnusualLinksToTheGeneralPath");
+  for (std::size_t workers : {std::size_t{1}, std::size_t{2}}) {
+    SCOPED_TRACE("workers " + std::to_string(workers));
+    TaskScheduler scheduler(workers);
+    std::atomic<std::size_t> next{0};
+    std::atomic<std::size_t> out_of_order{0};
+    std::atomic<int> flaky_calls{0};
+    auto in_order = [&next, &out_of_order](std::size_t k) {
+      if (next.fetch_add(1) != k) {
+        out_of_order.fetch_add(1);
+      }
+    };
+    TaskHandle prev;
+    for (std::size_t k = 0; k < kN; ++k) {
+      const std::string id = dagsched_test::TaskId(k);
+      if (k == kContextAt) {
+        prev = scheduler.add_task(id,
+                                  [in_order, k](TaskContext& ctx) {
+                                    in_order(k);
+                                    return ctx.attempt() + 100;
+                                  },
+                                  {prev});
+      } else if (k == kFlakyAt) {
+        prev = scheduler.add_task(
+            id,
+            [in_order, k, &flaky_calls] {
+              if (flaky_calls.fetch_add(1) % 2 == 0) {
+                in_order(k);
+                throw std::runtime_error("first attempt");
+              }
+              return k;
+            },
+            {prev}, 1);
+      } else {
+        auto body = [in_order, k] {
+          in_order(k);
+          return k;
+        };
+        prev = k == 0 ? scheduler.add_task(id, body) : scheduler.add_task(id, body, {prev});
+      }
+    }
+    for (int run = 0; run < 3; ++run) {
+      SCOPED_TRACE("run " + std::to_string(run));
+      next = 0;
+      ResultSet results;
+      if (run < 2) {
+        results = scheduler.run();
+      } else {
+        RunHandle handle = scheduler.start();  // with a handle, finished tasks are counted as they go
+        ASSERT_TRUE(handle.wait_for(dagsched_test::kGenerousTimeout));
+        EXPECT_EQ(handle.progress().finished, kN);
+        results = handle.wait();
+      }
+      EXPECT_TRUE(results.all_succeeded());
+      EXPECT_EQ(next.load(), kN);
+      EXPECT_EQ(out_of_order.load(), 0u);
+      EXPECT_EQ(results.at(dagsched_test::TaskId(kContextAt)).value<int>(), 101);
+      EXPECT_EQ(results.at(dagsched_test::TaskId(kFlakyAt)).attempts, 2);
+      EXPECT_EQ(results.at(dagsched_test::TaskId(kFlakyAt)).value<std::size_t>(), kFlakyAt);
+      EXPECT_EQ(results.at(dagsched_test::TaskId(kFlakyAt + 1)).attempts, 1);
+      EXPECT_EQ(results.at(dagsched_test::TaskId(kN - 1)).value<std::size_t>(), kN - 1);
+    }
+  }
+}
+
+TEST(Scale, InOrderChainStopsAtACancellation) {
+  // A link cancels the run: the links after it end cancelled without starting, although each is the
+  // next index and depends on the last alone (the chain loop checks for cancellation as the general
+  // path does). The next run is not cancelled.
+  constexpr std::size_t kN = 100'000;
+  constexpr std::size_t kCancelAt = 500;
+  dagsched_test::Watchdog watchdog("Scale.InOrderChainStopsAtACancellation");
+  for (std::size_t workers : {std::size_t{1}, std::size_t{2}}) {
+    SCOPED_TRACE("workers " + std::to_string(workers));
+    TaskScheduler scheduler(workers);
+    std::optional<RunHandle> handle;
+    dagsched_test::Flag handle_ready;
+    std::atomic<bool> cancel{true};
+    std::atomic<std::size_t> calls{0};
+    TaskHandle prev;
+    for (std::size_t k = 0; k < kN; ++k) {
+      auto body = [&, k] {
+        calls.fetch_add(1);
+        if (k == kCancelAt && cancel.load()) {
+          if (!handle_ready.wait_for(dagsched_test::kGenerousTimeout)) {
+            throw std::runtime_error("no handle");
+          }
+          handle->cancel();
+        }
+      };
+      prev = k == 0 ? scheduler.add_task(dagsched_test::TaskId(k), body)
+                    : scheduler.add_task(dagsched_test::TaskId(k), body, {prev});
+    }
+    handle.emplace(scheduler.start());
+    handle_ready.set();
+    const ResultSet cancelled = handle->wait();
+    EXPECT_EQ(calls.load(), kCancelAt + 1);
+    EXPECT_EQ(cancelled.at(dagsched_test::TaskId(kCancelAt)).status, Status::success);
+    EXPECT_EQ(cancelled.count(Status::cancelled), kN - kCancelAt - 1);
+    EXPECT_EQ(cancelled.at(dagsched_test::TaskId(kN - 1)).attempts, 0);
+
+    cancel = false;
+    calls = 0;
+    EXPECT_TRUE(scheduler.run().all_succeeded());
+    EXPECT_EQ(calls.load(), kN);
   }
 }
 
