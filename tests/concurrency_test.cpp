@@ -459,6 +459,46 @@ TEST_P(Concurrency, WorkersParkedWhenARunEndsTakePartInTheNextAndLetTheScheduler
   }  // destroyed with workers parked
 }
 
+TEST_P(Concurrency, BackToBackRunsOfOneSchedulerWhileWorkersParkAndWake) {
+  // Hundreds of short runs of one scheduler, each ending with some workers parked (a few slow tasks
+  // among instant ones), so that late workers of one run meet the start of the next. Runs are waited
+  // for by run(), by polling wait_for() and by polling done(); every run must report every task.
+  Watchdog watchdog("BackToBackRunsOfOneSchedulerWhileWorkersParkAndWake");
+  TaskScheduler scheduler(workers());
+  const std::size_t width = 2 * workers() + 3;
+  std::atomic<std::size_t> calls{0};
+  const TaskHandle root = scheduler.add_task("root", [&calls] { calls.fetch_add(1); });
+  std::vector<TaskHandle> middle;
+  for (std::size_t i = 0; i < width; ++i) {
+    middle.push_back(scheduler.add_task("m" + std::to_string(i),
+                                        [&calls, i] {
+                                          calls.fetch_add(1);
+                                          if (i % 5 == 0) {
+                                            std::this_thread::sleep_for(std::chrono::microseconds(200));
+                                          }
+                                        },
+                                        {root}));
+  }
+  scheduler.add_task(
+      "join", [&calls] { calls.fetch_add(1); }, middle);
+  const std::size_t per_run = width + 2;
+  constexpr int kRuns = 300;
+  for (int run = 0; run < kRuns; ++run) {
+    ResultSet results;
+    if (run % 3 == 0) {
+      results = scheduler.run();
+    } else {
+      dagsched::RunHandle handle = scheduler.start();
+      while (run % 3 == 1 ? !handle.wait_for(std::chrono::microseconds(50)) : !handle.done()) {
+        std::this_thread::yield();
+      }
+      results = handle.wait();
+    }
+    ASSERT_EQ(results.count(Status::success), per_run) << "run " << run;
+    ASSERT_EQ(calls.load(), per_run * static_cast<std::size_t>(run + 1)) << "run " << run;
+  }
+}
+
 TEST(ConcurrencyTwoWorkers, LongTaskDoesNotDelayShortChain) {
   // The scenario with real durations: 2 workers, L sleeps ~300 ms, a -> b must both finish long
   // before L does.
