@@ -221,12 +221,15 @@ void WorkerPool::stop_and_join() noexcept {
 }
 
 void WorkerPool::start(RunState& state) {
-  m_state = &state;
-  const std::uint32_t epoch = m_epoch.fetch_add(1, std::memory_order_seq_cst) + 1;
+  // Only this thread moves the epoch while the pool lives (the destructor does not overlap a run). The
+  // run counts as started, and not finished, before any worker can see it.
+  const std::uint32_t epoch = m_epoch.load(std::memory_order_relaxed) + 1;
   {
     Lock lock(m_done_mutex);
     m_started = epoch;
   }
+  m_state = &state;
+  m_epoch.fetch_add(1, std::memory_order_seq_cst);
   m_epoch.notify_all();
   // Workers still parked from the last run (see leave()): they are not waiting on m_epoch. The
   // epoch's seq_cst bump above is the publication EventCount asks for.
