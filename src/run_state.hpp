@@ -140,15 +140,6 @@ class RunState {
       const std::uint32_t first = out_begin[task];
       const std::uint32_t end = out_begin[task + 1];
       if (end - first == 1) [[likely]] {  // one dependent (chains, trees' leaves' parents...): no loop
-        if constexpr (!Sink::queued && !Observed) {
-          // A chain added in order: the one dependent is the next index and depends on this task alone.
-          // The next item is then known without the loads that confirm it, so the processor runs ahead
-          // into the next task instead of waiting on them (they still gate the branch). Not with an
-          // observer, which hears of every readied task.
-          if (ok && out[first] == ((task + 1) | FrozenGraph::sole_dependency)) {
-            return task + 1;
-          }
-        }
         const std::uint32_t ready = release_dependent(out[first], ok);
         if (ready == none) {
           return none;
@@ -200,8 +191,9 @@ class RunState {
         if (outcome == Attempt::success) [[likely]] {
           ++finished;
           if constexpr (!Sink::queued && !Observed) {
-            // A chain added in order (see advance): its links run in a loop of their own. (advance repeats
-            // these loads; the compiler merges them.)
+            // A chain added in order: this task's one dependent is the next index and depends on it alone.
+            // The links run in a loop of their own (run_chain). Not with an observer, which hears of every
+            // readied task. (advance repeats these loads; the compiler merges them.)
             const std::uint32_t first = out_begin[task];
             if (out_begin[task + 1] - first == 1 && out[first] == ((task + 1) | FrozenGraph::sole_dependency)) {
               const ChainEnd chain = run_chain<Extras, Counted>(task + 1, finished, live);
@@ -394,7 +386,7 @@ class RunState {
 
   /// Runs `task`, the next index after a task that just succeeded and the one dependent of that task,
   /// which it depends on alone; then, while each task's one dependent is the next index and depends on
-  /// it alone (a chain added in order, as in execute's advance), that dependent. Each link's node and slot are
+  /// it alone (a chain added in order), that dependent. Each link's node and slot are
   /// the last ones' neighbours, so a link costs none of the general loop's lookups, which for a chain are
   /// most of the engine's work per task. Not inlined: a loop of its own gets registers of its own around
   /// the body call, where execute's has too many values live to keep them there. The links before the
