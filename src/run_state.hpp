@@ -386,41 +386,96 @@ class RunState {
 
   /// Runs `task`, the next index after a task that just succeeded and the one dependent of that task,
   /// which it depends on alone; then, while each task's one dependent is the next index and depends on
-  /// it alone (a chain added in order), that dependent. Each link's node and slot are
-  /// the last ones' neighbours, so a link costs none of the general loop's lookups, which for a chain are
-  /// most of the engine's work per task. Not inlined: a loop of its own gets registers of its own around
-  /// the body call, where execute's has too many values live to keep them there. The links before the
-  /// returned task succeeded (the caller counts them: tasks are consecutive). `finished` is the caller's
-  /// count, for progress.
+  /// it alone (a chain added in order), that dependent. The links before the returned task succeeded (the
+  /// caller counts them: tasks are consecutive). `finished` is the caller's count, for progress.
+  ///
+  /// Why a loop of its own: for a chain, the general loop's lookups are most of the engine's work per
+  /// task. Here each link's node and slot are the last one's neighbours, and the links are found ahead,
+  /// a block at a time (chain_extent), so the loop around the body calls only steps pointers, and the
+  /// CSR loads of the search do not wait on the calls. Not inlined: it gets registers of its own around
+  /// the body call, where execute's has too many values live to keep them there.
   template <bool Extras, bool Counted>
   [[gnu::noinline]] ChainEnd run_chain(std::uint32_t task, std::uint32_t finished, std::atomic<std::uint32_t>& live) {
-    const std::uint32_t* const out_begin = m_out_begin;
-    const std::uint32_t* const out = m_out;
     const std::uint32_t first = task;
-    TaskNode* node = &m_nodes[task];
+    const std::uint32_t last = m_size - 1;  // no next index: never a link that goes on
+    const std::size_t construct_from = m_construct_from;
     TaskResult* result = m_results + task;
-    std::uint32_t begin = out_begin[task];
-    for (;;) {
+    TaskNode* node = nullptr;
+    ChainEnd end{task, true, Attempt::success};
+    // Attempts link `task` (at `node`); false (with `end` set) where it was not attempted or did not succeed.
+    auto link = [&]() __attribute__((always_inline))->bool {
       if ((Extras && node->extra != 0) || m_cancelled.load(std::memory_order_relaxed)) [[unlikely]] {
-        return {task, false, Attempt::success};
+        end = {task, false, Attempt::success};  // the general path takes it
+        return false;
       }
-      if (task >= m_construct_from) [[unlikely]] {
+      if (task >= construct_from) [[unlikely]] {
         ::new (static_cast<void*>(result)) TaskResult();
       }
       if constexpr (Counted) {
         live.store(finished + (task - first), std::memory_order_relaxed);
       }
       const Attempt outcome = attempt(*node, *result);
-      const std::uint32_t end = out_begin[task + 1];
-      if (outcome != Attempt::success || end - begin != 1 || out[begin] != ((task + 1) | FrozenGraph::sole_dependency))
-          [[unlikely]] {
-        return {task, true, outcome};
+      if (outcome != Attempt::success) [[unlikely]] {
+        end = {task, true, outcome};
+        return false;
       }
-      begin = end;
-      ++task;
-      node = (task & ChunkedArray<TaskNode>::mask) != 0 ? node + 1 : &m_nodes[task];
-      ++result;
+      return true;
+    };
+    for (;;) {
+      // Links task..stop-1 go on into the next index, and `stop` is a link too. The search ends at the
+      // end of the node chunk (so that the node pointer just steps), after chain_block links (so that the
+      // CSR entries it read are still in the first-level cache when the calls get there), or at the last
+      // task.
+      const auto limit = static_cast<std::uint32_t>(std::min<std::size_t>(
+          {std::size_t{task} + chain_block, (std::size_t{task} | ChunkedArray<TaskNode>::mask) + 1, last}));
+      const std::uint32_t stop = chain_extent(m_out_begin, m_out, task, limit);
+      node = &m_nodes[task];
+      for (; task != stop; ++task, ++node, ++result) {
+        if (!link()) [[unlikely]] {
+          return end;
+        }
+      }
+      if (stop == limit && stop != last) {
+        continue;  // the search stopped short of the chain's end: whether `stop` goes on is not known yet
+      }
+      node = &m_nodes[task];  // the chain's last link (at a chunk's end, `node` has stepped past it)
+      link();
+      end.task = task;  // (so already where it was not attempted or failed)
+      return end;
     }
+  }
+
+  /// Links run_chain finds ahead at a time: 2 KiB of CSR entries.
+  static constexpr std::uint32_t chain_block = 256;
+
+  /// The first task in [task, limit) whose one dependent is not the next index depending on it alone, or
+  /// `limit` if there is none. `limit` is below the task count, so every `out_begin` entry read exists.
+  [[gnu::noinline]] static std::uint32_t chain_extent(const std::uint32_t* out_begin, const std::uint32_t* out,
+                                                      std::uint32_t task, std::uint32_t limit) noexcept {
+    const std::uint32_t* ob = out_begin + task;
+    const std::uint32_t* const ob_end = out_begin + limit;
+    std::uint32_t begin = *ob;
+    std::uint32_t want = (task + 1) | FrozenGraph::sole_dependency;
+    // Four links at a time, without a branch each: their CSR offsets first, which, when they are the
+    // next four, bound the `out` entries read after them.
+    while (ob_end - ob >= 4) {
+      if (((ob[1] - begin - 1) | (ob[2] - begin - 2) | (ob[3] - begin - 3) | (ob[4] - begin - 4)) != 0 ||
+          ((out[begin] ^ want) | (out[begin + 1] ^ (want + 1)) | (out[begin + 2] ^ (want + 2)) |
+           (out[begin + 3] ^ (want + 3))) != 0) {
+        break;
+      }
+      ob += 4;
+      begin += 4;
+      want += 4;
+    }
+    for (; ob != ob_end; ++ob, ++want) {
+      const std::uint32_t next = ob[1];
+      if (next - begin != 1 || out[begin] != want) {
+        break;
+      }
+      begin = next;
+    }
+    return static_cast<std::uint32_t>(ob - out_begin);
   }
 
   /// Read before each attempt. Relaxed: it publishes nothing; a task started just after cancel() is

@@ -281,6 +281,120 @@ TEST(Scale, InOrderChainStopsAtACancellation) {
   }
 }
 
+TEST(Scale, InOrderChainBreaksAtBlockAndChunkEdges) {
+  // The chain loop finds the links ahead a block at a time (RunState::run_chain, chain_extent): a search
+  // covers at most 256 links from where the loop was entered, and ends at the end of a node chunk (512
+  // nodes). Where a search ends on a link, whether that link goes on is not known yet. Here the chain is
+  // broken exactly there: a link with a second dependency (a root gate) just past a search's last link,
+  // so that running the gated link early, as if its predecessor went on, is seen; and a link with a
+  // second dependent (a side task that depends on it by id) on a chunk's last index. The side tasks and
+  // gates are added first, so the chain keeps the last indices and ends once on a chunk's last index and
+  // once on a chunk's first. Every task must start after all its dependencies.
+  dagsched_test::Watchdog watchdog("Scale.InOrderChainBreaksAtBlockAndChunkEdges");
+  for (std::size_t end_at : {std::size_t{4'095}, std::size_t{4'096}}) {  // the last task's index
+    for (std::size_t workers : {std::size_t{1}, std::size_t{2}, std::size_t{4}}) {
+      SCOPED_TRACE("last index " + std::to_string(end_at) + ", workers " + std::to_string(workers));
+      // By task index. The loop is entered at the link after the one that follows a break: 302 after
+      // the side task at 300, whose search ends at 512 (a chunk's end: 513 is gated); 514 after 513,
+      // whose search ends at 770 (256 links: 771 is gated); 772, ending at 1024 (a chunk's end); 1027,
+      // then 1283, ending at 1536 (a chunk's end, with a side task); 1700 falls inside a search's
+      // four-at-a-time part. The last two tasks have both kinds of break.
+      auto extra_dependent = [end_at](std::size_t i) { return i == 300 || i == 1536 || i + 2 >= end_at; };
+      auto gated = [end_at](std::size_t i) {
+        return i == 513 || i == 771 || i == 1025 || i == 1700 || i + 2 >= end_at;
+      };
+      // Side tasks and gates come first (then root fillers, to make the count exact), and the chain takes
+      // indices first..end_at: find `first`.
+      auto breaks_from = [&](std::size_t first) {
+        std::size_t count = 0;
+        for (std::size_t i = first; i <= end_at; ++i) {
+          count += (extra_dependent(i) ? 1U : 0U) + (gated(i) ? 1U : 0U);
+        }
+        return count;
+      };
+      std::size_t first = 0;
+      while (breaks_from(first) > first) {
+        ++first;
+      }
+      const std::size_t fillers = first - breaks_from(first);
+
+      TaskScheduler scheduler(workers);
+      struct Shared {
+        std::atomic<std::uint64_t> clock{0};
+        std::vector<std::atomic<std::uint64_t>> started;
+        explicit Shared(std::size_t n) : started(n) {}
+      };
+      Shared shared(end_at + 1);
+      std::vector<std::string> ids(end_at + 1);
+      std::vector<std::vector<std::size_t>> deps(end_at + 1);
+      std::size_t next = 0;
+      auto add = [&](std::size_t index, std::string id, std::vector<std::string> dep_ids) {
+        ASSERT_EQ(index, next++);
+        ids[index] = std::move(id);
+        scheduler.add_task(
+            ids[index],
+            [&shared, index] {
+              shared.started[index].store(shared.clock.fetch_add(1) + 1);
+              return index;
+            },
+            dep_ids);
+      };
+      std::size_t index = 0;
+      for (; index < fillers; ++index) {
+        add(index, "filler" + std::to_string(index), {});
+      }
+      for (std::size_t i = first; i <= end_at; ++i) {
+        if (extra_dependent(i)) {
+          add(index, "side" + std::to_string(i), {"c" + std::to_string(i)});
+          deps[index].push_back(i);
+          ++index;
+        }
+        if (gated(i)) {
+          add(index, "gate" + std::to_string(i), {});
+          deps[i].push_back(index);
+          ++index;
+        }
+      }
+      ASSERT_EQ(index, first);
+      for (std::size_t i = first; i <= end_at; ++i) {
+        std::vector<std::string> dep_ids;
+        if (i != first) {
+          dep_ids.push_back("c" + std::to_string(i - 1));
+          deps[i].push_back(i - 1);
+        }
+        if (gated(i)) {
+          dep_ids.push_back("gate" + std::to_string(i));
+        }
+        add(i, "c" + std::to_string(i), dep_ids);
+      }
+      ASSERT_EQ(scheduler.size(), end_at + 1);
+
+      for (int run = 0; run < 2; ++run) {
+        SCOPED_TRACE("run " + std::to_string(run));
+        for (auto& s : shared.started) {
+          s.store(0);
+        }
+        const ResultSet results = scheduler.run();
+        EXPECT_TRUE(results.all_succeeded());
+        EXPECT_EQ(shared.clock.exchange(0), end_at + 1);
+        std::size_t early = 0;
+        for (std::size_t t = 0; t <= end_at; ++t) {
+          const std::uint64_t at = shared.started[t].load();
+          EXPECT_NE(at, 0u) << ids[t] << " did not run";
+          for (std::size_t d : deps[t]) {
+            if (shared.started[d].load() >= at) {
+              ++early;
+              ADD_FAILURE() << ids[t] << " started before its dependency " << ids[d] << " had";
+            }
+          }
+          EXPECT_EQ(results.at(ids[t]).value<std::size_t>(), t);
+        }
+        EXPECT_EQ(early, 0u);
+      }
+    }
+  }
+}
+
 TEST(Scale, InOrderChainWaitsForALinksSecondDependency) {
   // t0 -> t1 -> ... -> t999, added in order, where t500 also names `gate` (a task that sleeps, interned
   // by that call just after t500): t499's only dependent is still the next index, t500, but t500 must
