@@ -88,6 +88,15 @@ class ChunkedArray {
     for (std::size_t i = m_size; i > 0; --i) {
       (*this)[i - 1].~T();
     }
+    release_chunks();
+  }
+
+  /// Empties the array without calling the elements' destructors, which the caller knows do nothing:
+  /// a pass over a large array saved. (Ending an object's lifetime by reusing its storage is allowed.)
+  void clear_trivially() noexcept { release_chunks(); }
+
+ private:
+  void release_chunks() noexcept {
     for (T* chunk : m_chunks) {
       release_block(chunk, chunk_bytes);
     }
@@ -95,7 +104,6 @@ class ChunkedArray {
     m_size = 0;
   }
 
- private:
   void reserve_chunks(std::size_t n) { m_chunks.reserve(n); }
   void add_chunk() {
     T* chunk = static_cast<T*>(acquire_block(chunk_bytes));

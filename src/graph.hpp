@@ -49,7 +49,17 @@ struct TaskExtra {
 
 /// The graph under construction. Indices are those of the scheduler's IdTable.
 struct Graph {
+  Graph() = default;
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+  ~Graph() {
+    if (owning_bodies == 0) {
+      nodes.clear_trivially();  // nothing to destroy: skip the pass over the nodes
+    }
+  }
+
   ChunkedArray<TaskNode> nodes;
+  std::uint32_t owning_bodies = 0;   // nodes whose body's destructor does something (see TaskFn)
   ChunkedArray<std::uint32_t> deps;  // every task's dependency indices, one segment per task
   std::uint32_t placeholders = 0;    // nodes with an empty fn
   std::uint32_t roots = 0;           // registered tasks without dependencies

@@ -221,6 +221,7 @@ TaskHandle TaskScheduler::add_erased(std::string&& task_id, detail::TaskFn execu
   }
   detail::TaskNode& node = graph.nodes[index];
   node.fn = std::move(execute_fn);
+  graph.owning_bodies += node.fn.trivially_destructible() ? 0U : 1U;
   node.retries = retries;
   node.dep_begin = dep_begin;
   node.dep_count = static_cast<std::uint32_t>(graph.deps.size()) - dep_begin;

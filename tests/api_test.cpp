@@ -199,6 +199,31 @@ TEST(EdgeCases, ClosuresAreKeptOnceAndReleasedWithTheScheduler) {
   EXPECT_EQ(token.use_count(), 1);
 }
 
+// Where no body's destruction does anything, the scheduler skips the pass that would destroy them: a
+// body that is trivially destructible but too large to be stored inline must not be skipped with them
+// (LeakSanitizer, in the ASan build, would report its block), and one that owns something turns the
+// pass back on.
+TEST(EdgeCases, TrivialBodiesAreSkippedAtTeardownButNotHeapStoredOnes) {
+  int plain = 1;
+  {
+    TaskScheduler scheduler(2);
+    scheduler.add_task("trivial", [&plain] { return plain; });
+    scheduler.add_task("large_trivial", [pad = std::array<long, 8>{{5}}] { return static_cast<int>(pad[0]); });
+    EXPECT_EQ(scheduler.run().at("large_trivial").value<int>(), 5);
+  }
+  auto token = std::make_shared<int>(7);
+  {
+    TaskScheduler scheduler(2);
+    for (int i = 0; i < 1000; ++i) {
+      scheduler.add_task("trivial" + std::to_string(i), [&plain, i] { return plain + i; });
+    }
+    scheduler.add_task("owner", [token] { return *token; });  // the last one added
+    EXPECT_EQ(scheduler.run().at("owner").value<int>(), 7);
+    EXPECT_EQ(token.use_count(), 2);
+  }
+  EXPECT_EQ(token.use_count(), 1) << "the one owning body among trivial ones was not destroyed";
+}
+
 struct Point {
   int x;
   int y;

@@ -7,6 +7,7 @@
 
 #include <any>
 #include <cstddef>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -37,8 +38,7 @@ class TaskFn {
 
   TaskFn(TaskFn&& other) noexcept : m_vt(other.m_vt) {
     if (m_vt != nullptr) {
-      m_vt->relocate(m_buf, other.m_buf);
-      other.m_vt = nullptr;
+      relocate_from(other);
     }
   }
 
@@ -47,8 +47,7 @@ class TaskFn {
       reset();
       m_vt = other.m_vt;
       if (m_vt != nullptr) {
-        m_vt->relocate(m_buf, other.m_buf);
-        other.m_vt = nullptr;
+        relocate_from(other);
       }
     }
     return *this;
@@ -69,6 +68,11 @@ class TaskFn {
   /// Whether the body takes a `TaskContext&`.
   [[nodiscard]] bool takes_context() const noexcept { return m_vt != nullptr && m_vt->takes_context; }
 
+  /// Whether destroying this does nothing (empty, or a closure stored inline with a trivial destructor:
+  /// lambdas capturing references, pointers or numbers). Its owner may then end its lifetime without
+  /// calling the destructor, which saves a large graph's teardown a pass over its nodes.
+  [[nodiscard]] bool trivially_destructible() const noexcept { return m_vt == nullptr || m_vt->destroy == nullptr; }
+
  private:
   static constexpr std::size_t inline_size = 2 * sizeof(void*);
 
@@ -76,6 +80,8 @@ class TaskFn {
   static constexpr bool fits_inline = sizeof(Fn) <= inline_size &&
                                       alignof(Fn) <= alignof(void*) && std::is_nothrow_move_constructible_v<Fn>;
 
+  // `relocate` is null where a copy of the inline bytes is the move (trivially copyable closures), and
+  // `destroy` where destruction does nothing: no indirect call for the common lambdas.
   struct VTable {
     void (*invoke)(void* self, std::any& out);
     void (*invoke_with)(void* self, std::any& out, TaskContext& ctx);
@@ -83,6 +89,9 @@ class TaskFn {
     void (*destroy)(void* self) noexcept;
     bool takes_context;
   };
+
+  template <class Fn>
+  static constexpr bool trivial_inline = std::is_trivially_copyable_v<Fn>&& fits_inline<Fn>;
 
   // A body invocable both ways gets no context: the spec's form wins.
   template <class Fn>
@@ -150,12 +159,25 @@ class TaskFn {
   }
 
   template <class Fn>
-  static constexpr VTable vtable_for{&invoke_impl<Fn>, &invoke_with_impl<Fn>, &relocate_impl<Fn>, &destroy_impl<Fn>,
-                                     wants_context<Fn>};
+  static constexpr VTable vtable_for{
+      &invoke_impl<Fn>, &invoke_with_impl<Fn>, trivial_inline<Fn> ? nullptr : &relocate_impl<Fn>,
+      std::is_trivially_destructible_v<Fn>&& fits_inline<Fn> ? nullptr : &destroy_impl<Fn>, wants_context<Fn>};
+
+  // `m_vt` is set and `other.m_vt` is the same: moves the closure here and empties `other`.
+  void relocate_from(TaskFn& other) noexcept {
+    if (m_vt->relocate != nullptr) {
+      m_vt->relocate(m_buf, other.m_buf);
+    } else {
+      std::memcpy(m_buf, other.m_buf, inline_size);
+    }
+    other.m_vt = nullptr;
+  }
 
   void reset() noexcept {
     if (m_vt != nullptr) {
-      m_vt->destroy(m_buf);
+      if (m_vt->destroy != nullptr) {
+        m_vt->destroy(m_buf);
+      }
       m_vt = nullptr;
     }
   }
