@@ -50,6 +50,7 @@ std::uint32_t IdTable::tag_of(std::string_view id) noexcept {
 
 IdTable::IdTable(const IdTable& other)
     : m_names(other.m_names),
+      m_heap_names(other.m_heap_names),
       m_tags(other.m_tags),
       m_control(other.m_control.size()),
       m_slots(other.m_slots.size()),
@@ -100,6 +101,11 @@ std::uint32_t IdTable::add(std::string&& id, const Lookup& where) {
   m_control[slot] = control_of(where.tag);
   m_slots[slot] = index;
   m_tags.push_back(where.tag);
+  // A std::string longer than its inline buffer holds its characters on the heap (a default-constructed
+  // string's capacity is that buffer's). Copies keep the count (the copy constructor copies each string,
+  // so the same ones are long).
+  static const std::size_t inline_capacity = std::string().capacity();
+  m_heap_names += id.capacity() > inline_capacity ? 1U : 0U;
   m_names.push_back(std::move(id));
   return index;
 }

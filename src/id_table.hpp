@@ -33,6 +33,11 @@ class IdTable {
   IdTable() = default;
   IdTable(const IdTable& other);
   IdTable& operator=(const IdTable&) = delete;
+  ~IdTable() {
+    if (m_heap_names == 0) {
+      m_names.clear_trivially();  // every id is held inside its std::string: no pass over them
+    }
+  }
 
   /// Where `id` is, or would go: the result of one probe, reusable by add() while the table is unchanged.
   struct Lookup {
@@ -73,6 +78,9 @@ class IdTable {
   void grow();
 
   ChunkedArray<std::string> m_names;
+  // Ids whose std::string holds its characters on the heap (longer than the string's inline buffer):
+  // while there are none, destroying the names does nothing and is skipped.
+  std::uint32_t m_heap_names = 0;
   ChunkedArray<std::uint32_t> m_tags;  // by index
   BlockArray<std::uint8_t> m_control;  // 2^m_bits bytes, at most half of them set (or none yet); 0: empty
   BlockArray<std::uint32_t> m_slots;   // 2^m_bits indices, meaningful where the control byte is set
