@@ -59,6 +59,7 @@ struct Graph {
   }
 
   ChunkedArray<TaskNode> nodes;
+  std::uint32_t value_bodies = 0;    // bodies that return a value (see ResultBlock::empty_slots)
   std::uint32_t owning_bodies = 0;   // nodes whose body's destructor does something (see TaskFn)
   ChunkedArray<std::uint32_t> deps;  // every task's dependency indices, one segment per task
   std::uint32_t placeholders = 0;    // nodes with an empty fn

@@ -20,8 +20,10 @@ class ResultBlock {
   explicit ResultBlock(std::size_t capacity)
       : m_data(static_cast<TaskResult*>(acquire_block(capacity * sizeof(TaskResult)))), m_capacity(capacity) {}
   ~ResultBlock() {
-    for (std::size_t i = 0; i < constructed; ++i) {
-      m_data[i].~TaskResult();
+    if (!empty_slots) {
+      for (std::size_t i = 0; i < constructed; ++i) {
+        m_data[i].~TaskResult();
+      }
     }
     release_block(m_data, m_capacity * sizeof(TaskResult));
   }
@@ -33,6 +35,10 @@ class ResultBlock {
 
   /// Slots [0, constructed) are alive. Written by the scheduler between runs only.
   std::size_t constructed = 0;
+  /// Every alive slot holds nothing to release (no value, error or skip causes), as a run of void bodies
+  /// that all succeeded leaves them: destroying them does nothing, and the pass over them is skipped.
+  /// Cleared when a run starts, set when one ends that way.
+  bool empty_slots = false;
 
  private:
   TaskResult* m_data;

@@ -222,6 +222,7 @@ TaskHandle TaskScheduler::add_erased(std::string&& task_id, detail::TaskFn execu
   detail::TaskNode& node = graph.nodes[index];
   node.fn = std::move(execute_fn);
   graph.owning_bodies += node.fn.trivially_destructible() ? 0U : 1U;
+  graph.value_bodies += node.fn.returns_value() ? 1U : 0U;
   node.retries = retries;
   node.dep_begin = dep_begin;
   node.dep_count = static_cast<std::uint32_t>(graph.deps.size()) - dep_begin;
@@ -340,6 +341,7 @@ RunHandle TaskScheduler::start_run(const RunOptions& options, bool counted) {
     if (!e.results || e.results.use_count() > 1 || e.results->capacity() < n) {
       e.results = std::make_shared<detail::ResultBlock>(n);
     }
+    e.results->empty_slots = false;  // until this run ends with nothing in them
     e.observer = options.observer;
     e.recorder.reset();
     if (options.record) {
@@ -426,6 +428,9 @@ ResultSet RunHandle::wait() {
   }
   // Every task was finalised, so every slot below n has been constructed.
   e.results->constructed = std::max<std::size_t>(e.results->constructed, n);
+  // A success leaves its slot without an error or skip causes, and a void body leaves no value.
+  const Progress& p = e.final_progress;
+  e.results->empty_slots = e.graph.value_bodies == 0 && p.failed == 0 && p.skipped == 0 && p.cancelled == 0;
   ResultSet results(e.ids, e.results, e.results->data(), n, e.serial);
   if (std::shared_ptr<Observer> observer = std::move(e.observer)) {
     [&]() noexcept { observer->on_run_end(results); }();  // a throwing observer ends the process, as documented

@@ -259,6 +259,56 @@ TEST(EdgeCases, LongIdsAmongShortOnesAreFreed) {
   EXPECT_TRUE(reuse.run().all_succeeded());
 }
 
+// Counts its live instances, to see that a result slot released what it held.
+struct Tracked : std::runtime_error {
+  static inline std::atomic<int> live{0};
+  Tracked() : std::runtime_error("tracked") { ++live; }
+  Tracked(const Tracked& other) : std::runtime_error(other) { ++live; }
+  Tracked& operator=(const Tracked&) = delete;
+  ~Tracked() override { --live; }
+};
+
+// A run of void bodies that all succeed leaves its result slots empty, and the scheduler then skips the
+// pass that would destroy them. Any run that leaves something in a slot must not be skipped: an error
+// (a failure after a clean run), a skipped task's causes, or a returned value.
+TEST(EdgeCases, ResultSlotsAreReleasedUnlessEveryRunLeftThemEmpty) {
+  int plain = 0;
+  {
+    TaskScheduler scheduler(2);
+    std::atomic<int> run{0};
+    for (int i = 0; i < 50; ++i) {
+      scheduler.add_task("v" + std::to_string(i), [&plain] { ++plain; });
+    }
+    scheduler.add_task("flaky", [&run] {
+      if (run.load() == 1) {
+        throw Tracked();
+      }
+    });
+    scheduler.add_task("after_flaky", [] {}, {"flaky"});
+    EXPECT_TRUE(scheduler.run().all_succeeded());  // every slot empty
+    run = 1;
+    const ResultSet failed = scheduler.run();
+    EXPECT_EQ(failed.at("flaky").status, Status::failed);
+    EXPECT_EQ(failed.at("after_flaky").status, Status::skipped);
+    EXPECT_EQ(Tracked::live.load(), 1);
+    run = 2;
+    EXPECT_TRUE(scheduler.run().all_succeeded());  // another block (`failed` holds the last one)
+    EXPECT_EQ(Tracked::live.load(), 1);
+    run = 1;
+    EXPECT_EQ(scheduler.run().at("flaky").status, Status::failed);  // the last run leaves an error
+    EXPECT_EQ(Tracked::live.load(), 2);
+  }
+  EXPECT_EQ(Tracked::live.load(), 0) << "an error in a result slot outlived the scheduler";
+  {
+    TaskScheduler scheduler(2);
+    scheduler.add_task("void", [&plain] { ++plain; });
+    scheduler.add_task("value", [] { return std::make_shared<Tracked>(); });
+    EXPECT_TRUE(scheduler.run().all_succeeded());
+    EXPECT_EQ(Tracked::live.load(), 1);
+  }
+  EXPECT_EQ(Tracked::live.load(), 0) << "a returned value outlived the scheduler";
+}
+
 struct Point {
   int x;
   int y;

@@ -68,6 +68,9 @@ class TaskFn {
   /// Whether the body takes a `TaskContext&`.
   [[nodiscard]] bool takes_context() const noexcept { return m_vt != nullptr && m_vt->takes_context; }
 
+  /// Whether the body returns a value (stored in the result slot); false for void bodies and when empty.
+  [[nodiscard]] bool returns_value() const noexcept { return m_vt != nullptr && m_vt->returns_value; }
+
   /// Whether destroying this does nothing (empty, or a closure stored inline with a trivial destructor:
   /// lambdas capturing references, pointers or numbers). Its owner may then end its lifetime without
   /// calling the destructor, which saves a large graph's teardown a pass over its nodes.
@@ -88,10 +91,13 @@ class TaskFn {
     void (*relocate)(void* dst, void* src) noexcept;
     void (*destroy)(void* self) noexcept;
     bool takes_context;
+    bool returns_value;
   };
 
   template <class Fn>
-  static constexpr bool trivial_inline = std::is_trivially_copyable_v<Fn>&& fits_inline<Fn>;
+  static constexpr bool copied_as_bytes = fits_inline<Fn> ? std::is_trivially_copyable_v<Fn> : false;
+  template <class Fn>
+  static constexpr bool nothing_to_destroy = fits_inline<Fn> ? std::is_trivially_destructible_v<Fn> : false;
 
   // A body invocable both ways gets no context: the spec's form wins.
   template <class Fn>
@@ -159,9 +165,21 @@ class TaskFn {
   }
 
   template <class Fn>
-  static constexpr VTable vtable_for{
-      &invoke_impl<Fn>, &invoke_with_impl<Fn>, trivial_inline<Fn> ? nullptr : &relocate_impl<Fn>,
-      std::is_trivially_destructible_v<Fn>&& fits_inline<Fn> ? nullptr : &destroy_impl<Fn>, wants_context<Fn>};
+  static constexpr bool non_void = [] {
+    if constexpr (wants_context<Fn>) {
+      return !std::is_void_v<std::invoke_result_t<Fn&, TaskContext&>>;
+    } else {
+      return !std::is_void_v<std::invoke_result_t<Fn&>>;
+    }
+  }();
+
+  template <class Fn>
+  static constexpr VTable vtable_for{&invoke_impl<Fn>,
+                                     &invoke_with_impl<Fn>,
+                                     copied_as_bytes<Fn> ? nullptr : &relocate_impl<Fn>,
+                                     nothing_to_destroy<Fn> ? nullptr : &destroy_impl<Fn>,
+                                     wants_context<Fn>,
+                                     non_void<Fn>};
 
   // `m_vt` is set and `other.m_vt` is the same: moves the closure here and empties `other`.
   void relocate_from(TaskFn& other) noexcept {
