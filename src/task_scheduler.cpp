@@ -421,16 +421,17 @@ ResultSet RunHandle::wait() {
   if (n != 0) {
     e.pool.wait();
   }
+  bool all_succeeded;
   {
     detail::Lock lock(e.run_mutex);
     e.run->progress(e.final_progress);
     e.run.reset();
+    all_succeeded = e.final_progress.failed == 0 && e.final_progress.skipped == 0 && e.final_progress.cancelled == 0;
   }
   // Every task was finalised, so every slot below n has been constructed.
   e.results->constructed = std::max<std::size_t>(e.results->constructed, n);
   // A success leaves its slot without an error or skip causes, and a void body leaves no value.
-  const Progress& p = e.final_progress;
-  e.results->empty_slots = e.graph.value_bodies == 0 && p.failed == 0 && p.skipped == 0 && p.cancelled == 0;
+  e.results->empty_slots = all_succeeded && e.graph.value_bodies == 0;
   ResultSet results(e.ids, e.results, e.results->data(), n, e.serial);
   if (std::shared_ptr<Observer> observer = std::move(e.observer)) {
     [&]() noexcept { observer->on_run_end(results); }();  // a throwing observer ends the process, as documented
