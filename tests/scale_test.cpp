@@ -296,8 +296,8 @@ TEST(Scale, InOrderChainBreaksAtBlockAndChunkEdges) {
       SCOPED_TRACE("last index " + std::to_string(end_at) + ", workers " + std::to_string(workers));
       // By task index. The loop is entered at the link after the one that follows a break: 302 after
       // the side task at 300, whose search ends at 512 (a chunk's end: 513 is gated); 514 after 513,
-      // whose search ends at 770 (256 links: 771 is gated); 772, ending at 1024 (a chunk's end); 1027,
-      // then 1283, ending at 1536 (a chunk's end, with a side task); 1700 falls inside a search's
+      // whose search ends at 770 (256 links: 771 is gated); 772, ending at 1024 (a chunk's end); 1026,
+      // then 1282, ending at 1536 (a chunk's end, with a side task); 1700 falls inside a search's
       // four-at-a-time part. The last two tasks have both kinds of break.
       auto extra_dependent = [end_at](std::size_t i) { return i == 300 || i == 1536 || i + 2 >= end_at; };
       auto gated = [end_at](std::size_t i) {
