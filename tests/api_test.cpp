@@ -290,13 +290,14 @@ TEST(EdgeCases, ResultSlotsAreReleasedUnlessEveryRunLeftThemEmpty) {
     const ResultSet failed = scheduler.run();
     EXPECT_EQ(failed.at("flaky").status, Status::failed);
     EXPECT_EQ(failed.at("after_flaky").status, Status::skipped);
-    EXPECT_EQ(Tracked::live.load(), 1);
+    const int one_error = Tracked::live.load();  // 1, or more where the runtime copies exceptions
+    EXPECT_GE(one_error, 1);
     run = 2;
     EXPECT_TRUE(scheduler.run().all_succeeded());  // another block (`failed` holds the last one)
-    EXPECT_EQ(Tracked::live.load(), 1);
+    EXPECT_EQ(Tracked::live.load(), one_error);
     run = 1;
     EXPECT_EQ(scheduler.run().at("flaky").status, Status::failed);  // the last run leaves an error
-    EXPECT_EQ(Tracked::live.load(), 2);
+    EXPECT_EQ(Tracked::live.load(), 2 * one_error);
   }
   EXPECT_EQ(Tracked::live.load(), 0) << "an error in a result slot outlived the scheduler";
   {
