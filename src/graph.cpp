@@ -36,14 +36,14 @@ namespace {
 
 /// Called when Kahn's algorithm left tasks unprocessed (`unmet[t] > 0`): every such task has at least
 /// one unprocessed dependency, so walking from one to an unprocessed dependency must revisit a task.
-[[noreturn]] void throw_cycle(const Graph& graph, const IdTable& ids, const std::atomic<std::uint32_t>* unmet) {
+[[noreturn]] void throw_cycle(const Graph& graph, const IdTable& ids, const DepCounter* unmet) {
   const std::uint32_t n = graph.size();
   constexpr std::uint32_t unvisited = UINT32_MAX;
   std::vector<std::uint32_t> position(n, unvisited);  // index of the task on `path`
   std::vector<std::uint32_t> path;
 
   std::uint32_t t = 0;
-  while (unmet[t].load(std::memory_order_relaxed) == 0) {
+  while ((unmet[t].load(std::memory_order_relaxed) & unmet_mask) == 0) {
     ++t;
   }
   while (position[t] == unvisited) {
@@ -52,7 +52,7 @@ namespace {
     const TaskNode& node = graph.nodes[t];
     for (std::uint32_t e = node.dep_begin;; ++e) {
       const std::uint32_t dep = graph.deps[e];
-      if (unmet[dep].load(std::memory_order_relaxed) != 0) {
+      if ((unmet[dep].load(std::memory_order_relaxed) & unmet_mask) != 0) {
         t = dep;
         break;
       }
@@ -170,12 +170,14 @@ FrozenGraph freeze(const Graph& graph, const IdTable& ids) {
     frozen.out_begin[t] += frozen.out_begin[t - 1];
   }
   frozen.out = BlockArray<std::uint32_t>(graph.deps.size());
-  frozen.counters = BlockArray<std::atomic<std::uint32_t>>(n);
-  std::atomic<std::uint32_t>* unmet = frozen.counters.data();  // single-threaded here: relaxed is plain
+  frozen.counters = BlockArray<DepCounter>(n);
+  DepCounter* unmet = frozen.counters.data();  // single-threaded here: relaxed is plain
   frozen.order = BlockArray<std::uint32_t>(graph.roots);
   frozen.root_count = graph.roots;
   frozen.rank = BlockArray<std::uint64_t>(n);
   std::uint64_t* rank = frozen.rank.data();
+  frozen.invoke = BlockArray<TaskFn::Invoker>(n);
+  TaskFn::Invoker* const invoke = frozen.invoke.data();
   // Unit costs (no cost hints): the critical paths are computed in the same backward pass, on the guess
   // that index order is topological (tasks added after their dependencies, the usual case). A task's
   // dependents then all have larger indices, so when the pass reaches a task its path is final: one more
@@ -195,7 +197,8 @@ FrozenGraph freeze(const Graph& graph, const IdTable& ids) {
   std::uint32_t roots_left = graph.roots;
   for (std::uint32_t t = n; t-- > 0;) {
     const TaskNode& node = graph.nodes[t];
-    std::construct_at(&unmet[t], node.dep_count);
+    std::construct_at(&unmet[t], initial_count(node.dep_count));
+    invoke[t] = node.fn.invoker();
     if (node.dep_count == 0) {
       frozen.order[--roots_left] = t;
     }
@@ -228,9 +231,9 @@ FrozenGraph freeze(const Graph& graph, const IdTable& ids) {
       const std::uint32_t t = frozen.order[head];
       for (std::uint32_t e = frozen.out_begin[t]; e < frozen.out_begin[t + 1]; ++e) {
         const std::uint32_t d = frozen.out[e] & ~FrozenGraph::sole_dependency;
-        const std::uint32_t left = unmet[d].load(std::memory_order_relaxed) - 1;
+        const std::uint64_t left = unmet[d].load(std::memory_order_relaxed) - 1;
         unmet[d].store(left, std::memory_order_relaxed);
-        if (left == 0) {
+        if ((left & unmet_mask) == 0) {
           frozen.order[tail++] = d;
         }
       }
@@ -239,7 +242,7 @@ FrozenGraph freeze(const Graph& graph, const IdTable& ids) {
       throw_cycle(graph, ids, unmet);
     }
     for (std::uint32_t t = 0; t < n; ++t) {
-      unmet[t].store(graph.nodes[t].dep_count, std::memory_order_relaxed);
+      unmet[t].store(initial_count(graph.nodes[t].dep_count), std::memory_order_relaxed);
     }
   }
   if (!index_ordered || !unit) {

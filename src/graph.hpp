@@ -20,8 +20,18 @@ inline constexpr std::uint32_t poison_bit = 1u << 31;
 inline constexpr std::uint32_t index_mask = poison_bit - 1;
 /// Most tasks (and named-but-unregistered ids) one scheduler holds.
 inline constexpr std::uint32_t max_tasks = index_mask;
-/// Most dependencies of one task: counters keep a flag in their top bit.
+/// Most dependencies of one task: counters keep a flag in their low half's top bit.
 inline constexpr std::uint32_t max_dependencies = (1u << 31) - 1;
+
+/// A dependency counter (FrozenGraph::counters; see RunState for its use in a run): the unmet count in the
+/// low 31 bits, a flag in bit 31, and the task's dependency count in the high half, from which the parent
+/// that readies the task resets the counter for the next run. The count is kept here, not read from the
+/// node, so that workers never read the nodes the building thread writes (see FrozenGraph::invoke).
+using DepCounter = std::atomic<std::uint64_t>;
+inline constexpr std::uint64_t unmet_mask = 0x7FFFFFFFULL;
+[[nodiscard]] constexpr std::uint64_t initial_count(std::uint32_t dep_count) noexcept {
+  return (std::uint64_t{dep_count} << 32) | dep_count;
+}
 
 /// One task as add_task recorded it. An id named as a dependency before being registered has a node
 /// with an empty `fn` (a placeholder) until its own add_task.
@@ -100,11 +110,18 @@ struct FrozenGraph {
   /// descending, then index). Empty where that is already `order`'s, as it is for most graphs.
   std::vector<std::uint32_t> roots_by_rank;
   std::vector<std::uint32_t> roots_by_priority;
+  /// Per task, its body's invoker (TaskFn::invoker). Workers call it with the closure's address, which they
+  /// compute without reading the node: a body that captures nothing never brings its node's cache line to
+  /// a worker. Why that matters: the next graph is built in the same recycled blocks, and the building
+  /// thread's writes to lines another core has read each wait for that core to give them up. In a loop of
+  /// build, run, destroy on this project's 2-core VM, that made the build of the 10,000-task random graph
+  /// take 1.6x as long as a build in blocks no worker had read (docs/design.md, section 2).
+  BlockArray<TaskFn::Invoker> invoke;
   /// Per task, the next task below it in a ready queue's stack (see ReadyQueue); scratch for ordered runs.
   BlockArray<std::uint32_t> links;
   /// Unmet-dependency counters (used for tasks with two or more dependencies); see RunState for the
-  /// encoding. Between runs each holds its task's dep_count.
-  BlockArray<std::atomic<std::uint32_t>> counters;
+  /// encoding. Between runs each holds initial_count(its task's dep_count).
+  BlockArray<DepCounter> counters;
 };
 
 /// Validates `graph` and builds its executable form, in O(tasks + edges) time and without recursion.

@@ -49,6 +49,7 @@ RunState::RunState(const RunSetup& setup)
       m_ids(setup.ids),
       m_out_begin(setup.frozen.out_begin.data()),
       m_out(setup.frozen.out.data()),
+      m_invoke(setup.frozen.invoke.data()),
       m_counters_dep(setup.frozen.counters.data()),
       m_roots(roots_in_order(setup.frozen, setup.order)),
       m_root_count(setup.frozen.root_count),

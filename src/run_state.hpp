@@ -77,15 +77,15 @@ struct alignas(64) WorkerCounters {
 /// scheduler's frozen graph and preallocated result slots; nothing here allocates per task on the spec's
 /// path (tasks with options or a TaskContext take a slow path that may).
 ///
-/// Dependency counters (FrozenGraph::counters), used by tasks with two or more dependencies: the low 31
-/// bits count unmet dependencies, the top bit says that some dependency did not succeed. A finishing
-/// parent that failed first sets the top bit (fetch_or), then every finishing parent decrements
-/// (fetch_sub). Both are read-modify-writes of one atomic by one thread, so the fetch_or precedes that
-/// parent's fetch_sub in the counter's modification order, hence precedes the last fetch_sub, which
-/// therefore sees the bit. The parent whose fetch_sub takes the count from 1 to 0, and only that one,
-/// readies the task, skipped if the bit is set. The fetch_sub is acq_rel, so every parent's writes (its
-/// result) happen-before the task runs. That parent then resets the counter to dep_count for the next
-/// run: nobody else touches it again in this run.
+/// Dependency counters (FrozenGraph::counters, see DepCounter), used by tasks with two or more
+/// dependencies: the low 31 bits count unmet dependencies, bit 31 says that some dependency did not
+/// succeed, and the high half holds the dependency count. A finishing parent that failed first sets bit 31
+/// (fetch_or), then every finishing parent decrements (fetch_sub). Both are read-modify-writes of one
+/// atomic by one thread, so the fetch_or precedes that parent's fetch_sub in the counter's modification
+/// order, hence precedes the last fetch_sub, which therefore sees the bit. The parent whose fetch_sub takes
+/// the count from 1 to 0, and only that one, readies the task, skipped if the bit is set. The fetch_sub is
+/// acq_rel, so every parent's writes (its result) happen-before the task runs. That parent then resets the
+/// counter for the next run, from the count in its high half: nobody else touches it again in this run.
 ///
 /// A task with a delayed retry is parked in a heap here (not in any worker's hands) until it falls due;
 /// the run cannot end meanwhile, since the task has not finished.
@@ -126,6 +126,7 @@ class RunState {
     const std::uint32_t* const out = m_out;
     TaskResult* const results = m_results;
     TaskNode* const* const nodes = m_nodes.chunks();
+    const TaskFn::Invoker* const invoke = m_invoke;
     std::atomic<std::uint32_t>& live = m_counters[sink.index].live;
     std::uint32_t finished = 0;
 
@@ -187,7 +188,7 @@ class RunState {
         if (task >= m_construct_from) [[unlikely]] {
           ::new (static_cast<void*>(&result)) TaskResult();
         }
-        const Attempt outcome = attempt(node, result);
+        const Attempt outcome = attempt(invoke[task], node, result);
         if (outcome == Attempt::success) [[likely]] {
           ++finished;
           if constexpr (!Sink::queued && !Observed) {
@@ -346,12 +347,12 @@ class RunState {
 
   /// The first attempt of a task on the fast path, recorded if it succeeds; if it throws, the exception is
   /// in `result.error` and retry() takes over. Inline, since it is the whole story for almost every task.
-  [[gnu::always_inline]] Attempt attempt(TaskNode& node, TaskResult& result) {
+  [[gnu::always_inline]] Attempt attempt(TaskFn::Invoker invoke, TaskNode& node, TaskResult& result) {
     // Read now, while the slot is being touched anyway: only a slot that did not succeed last time can
     // hold an error or skip causes to clear (a success never leaves either behind).
     const bool stale = result.status != Status::success;
     try {
-      node.fn(result.result);
+      invoke(node.fn.storage(), result.result);
     } catch (const PermanentError&) {  // an extra handler costs nothing until something is thrown
       result.error = std::current_exception();
       return Attempt::permanent;
@@ -401,6 +402,7 @@ class RunState {
     const std::size_t construct_from = m_construct_from;
     TaskResult* result = m_results + task;
     TaskNode* node = nullptr;
+    const TaskFn::Invoker* invoke = m_invoke + task;
     ChainEnd end{task, true, Attempt::success};
     // Attempts link `task` (at `node`); false (with `end` set) where it was not attempted or did not succeed.
     auto link = [&]() __attribute__((always_inline))->bool {
@@ -414,7 +416,7 @@ class RunState {
       if constexpr (Counted) {
         live.store(finished + (task - first), std::memory_order_relaxed);
       }
-      const Attempt outcome = attempt(*node, *result);
+      const Attempt outcome = attempt(*invoke, *node, *result);
       if (outcome != Attempt::success) [[unlikely]] {
         end = {task, true, outcome};
         return false;
@@ -430,7 +432,7 @@ class RunState {
           {std::size_t{task} + chain_block, (std::size_t{task} | ChunkedArray<TaskNode>::mask) + 1, last}));
       const std::uint32_t stop = chain_extent(m_out_begin, m_out, task, limit);
       node = &m_nodes[task];
-      for (; task != stop; ++task, ++node, ++result) {
+      for (; task != stop; ++task, ++node, ++result, ++invoke) {
         if (!link()) [[unlikely]] {
           return end;
         }
@@ -525,17 +527,17 @@ class RunState {
     if ((entry & FrozenGraph::sole_dependency) != 0) {
       return ok ? task : (task | poison_bit);
     }
-    constexpr std::uint32_t failed_bit = 1u << 31;
-    std::atomic<std::uint32_t>& counter = m_counters_dep[task];
+    constexpr std::uint64_t failed_bit = std::uint64_t{1} << 31;
+    DepCounter& counter = m_counters_dep[task];
     if (!ok) {
       counter.fetch_or(failed_bit, std::memory_order_relaxed);
     }
-    const std::uint32_t old = counter.fetch_sub(1, std::memory_order_acq_rel);
-    if ((old & ~failed_bit) != 1) {
+    const std::uint64_t old = counter.fetch_sub(1, std::memory_order_acq_rel);
+    if ((old & unmet_mask) != 1) {
       return none;
     }
     const bool poisoned = (old & failed_bit) != 0;
-    counter.store(m_nodes[task].dep_count, std::memory_order_relaxed);
+    counter.store(initial_count(static_cast<std::uint32_t>(old >> 32)), std::memory_order_relaxed);
     return poisoned ? (task | poison_bit) : task;
   }
 
@@ -561,7 +563,8 @@ class RunState {
   const IdTable& m_ids;
   const std::uint32_t* m_out_begin;
   const std::uint32_t* m_out;
-  std::atomic<std::uint32_t>* m_counters_dep;
+  const TaskFn::Invoker* m_invoke;
+  DepCounter* m_counters_dep;
   const std::uint32_t* m_roots;  // in the run order's claiming sequence
   std::uint32_t m_root_count;
   const std::uint64_t* m_rank;

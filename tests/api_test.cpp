@@ -259,6 +259,128 @@ TEST(EdgeCases, LongIdsAmongShortOnesAreFreed) {
   EXPECT_TRUE(reuse.run().all_succeeded());
 }
 
+// Workers call bodies through the frozen graph's array of invokers, beside the nodes that hold the
+// closures: each task must get its own invoker and its own closure, whatever kind the closure is, along
+// an in-order chain (which steps through both arrays together) and through fan-ins, on every run.
+TEST(EdgeCases, EveryKindOfBodyRunsItsOwnClosure) {
+  dagsched_test::Watchdog watchdog("EdgeCases.EveryKindOfBodyRunsItsOwnClosure");
+  constexpr std::size_t n = 600;
+  std::vector<std::atomic<int>> ran(n);
+  static std::atomic<int> anonymous{0};  // capture-less bodies cannot say who they are: they are counted
+  std::atomic<bool> fail{false};
+  TaskScheduler scheduler(2);
+  std::vector<TaskHandle> h;
+  for (std::size_t i = 0; i < n; ++i) {
+    std::vector<TaskHandle> deps;
+    if (i > 0) {
+      deps.push_back(h[i - 1]);  // a chain added in order...
+    }
+    if (i % 50 == 49) {
+      deps.push_back(h[i / 2]);  // ...broken now and then by a fan-in
+    }
+    const std::string id = "t" + std::to_string(i);
+    switch (i % 6) {
+      case 0:
+        h.push_back(scheduler.add_task(
+            id, [&ran, i] { ++ran[i]; }, deps));  // inline, trivially copyable
+        break;
+      case 1:
+        h.push_back(scheduler.add_task(
+            id, [] { ++anonymous; }, deps));  // empty
+        break;
+      case 2:  // too large to be stored inline
+        h.push_back(scheduler.add_task(
+            id, [&ran, pad = std::array<std::size_t, 6>{{i, i, i, i, i, i}}] { ++ran[pad[5]]; }, deps));
+        break;
+      case 3:  // returns a value
+        h.push_back(scheduler.add_task(
+            id,
+            [&ran, i] {
+              ++ran[i];
+              return i;
+            },
+            deps));
+        break;
+      case 4:  // owns something (not trivially copyable)
+        h.push_back(scheduler.add_task(
+            id,
+            [&ran, &fail, i, owned = std::make_shared<std::size_t>(i)] {
+              if (*owned == 100 && fail.load()) {
+                throw std::runtime_error("injected");
+              }
+              ++ran[*owned];
+            },
+            deps));
+        break;
+      default:  // takes a TaskContext (the run's slow path)
+        h.push_back(scheduler.add_task(
+            id, [&ran, i](dagsched::TaskContext& ctx) { ++ran[ctx.id() == "t" + std::to_string(i) ? i : 0]; }, deps));
+        break;
+    }
+  }
+  for (int run = 0; run < 3; ++run) {
+    fail = run == 1;  // the middle run fails t100: everything after it in the chain is skipped
+    for (auto& r : ran) {
+      r = 0;
+    }
+    anonymous = 0;
+    const ResultSet results = scheduler.run();
+    int expected_anonymous = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const bool skipped = run == 1 && i > 100;
+      const bool failed = run == 1 && i == 100;
+      const TaskResult& r = results.at(h[i]);
+      ASSERT_EQ(r.status, skipped  ? Status::skipped
+                          : failed ? Status::failed
+                                   : Status::success)
+          << "run " << run << ", task " << i;
+      if (i % 6 == 1) {
+        expected_anonymous += skipped ? 0 : 1;
+        continue;
+      }
+      EXPECT_EQ(ran[i].load(), skipped || failed ? 0 : 1) << "run " << run << ", task " << i;
+      if (i % 6 == 3 && !skipped) {
+        EXPECT_EQ(r.value<std::size_t>(), i);
+      }
+    }
+    EXPECT_EQ(anonymous.load(), expected_anonymous) << "run " << run;
+  }
+}
+
+// A task with several dependencies waits on a counter that the parent readying it resets for the next
+// run. Over runs that alternate between success and a failure upstream (which poisons the counters it
+// reaches), every fan-in must start exactly when its dependencies are done, every time.
+TEST(EdgeCases, FanInCountersStartOverOnEveryRun) {
+  dagsched_test::Watchdog watchdog("EdgeCases.FanInCountersStartOverOnEveryRun");
+  std::atomic<bool> fail{false};
+  std::atomic<int> joins{0};
+  TaskScheduler scheduler(2);
+  std::vector<TaskHandle> sources;
+  for (int i = 0; i < 70; ++i) {
+    sources.push_back(scheduler.add_task("s" + std::to_string(i), [&fail, i] {
+      if (i == 3 && fail.load()) {
+        throw std::runtime_error("injected");
+      }
+    }));
+  }
+  const TaskHandle two = scheduler.add_task("two", [&joins] { ++joins; }, {sources[0], sources[1]});
+  const TaskHandle three = scheduler.add_task("three", [&joins] { ++joins; }, {sources[2], sources[3], sources[4]});
+  const TaskHandle all = scheduler.add_task(
+      "all", [&joins] { ++joins; }, sources);
+  const TaskHandle last = scheduler.add_task("last", [&joins] { ++joins; }, {two, three, all});
+  for (int run = 0; run < 6; ++run) {
+    fail = run % 2 == 1;
+    joins = 0;
+    const ResultSet results = scheduler.run();
+    EXPECT_EQ(results.at(two).status, Status::success) << "run " << run;
+    const Status poisoned = fail ? Status::skipped : Status::success;
+    EXPECT_EQ(results.at(three).status, poisoned) << "run " << run;
+    EXPECT_EQ(results.at(all).status, poisoned) << "run " << run;
+    EXPECT_EQ(results.at(last).status, poisoned) << "run " << run;
+    EXPECT_EQ(joins.load(), fail ? 1 : 4) << "run " << run;
+  }
+}
+
 // Counts its live instances, to see that a result slot released what it held.
 struct Tracked : std::runtime_error {
   static inline std::atomic<int> live{0};

@@ -63,6 +63,12 @@ class TaskFn {
   /// As above, for a body that may take a context (`takes_context()`); `ctx` is passed to it.
   void operator()(std::any& out, TaskContext& ctx) { m_vt->invoke_with(m_buf, out, ctx); }
 
+  /// The call operator's target, apart: `invoker()(storage(), out)` is `(*this)(out)`. A run copies the
+  /// invokers into an array of their own, so that calling an empty closure reads nothing in the node.
+  using Invoker = void (*)(void* self, std::any& out);
+  [[nodiscard]] Invoker invoker() const noexcept { return m_vt->invoke; }
+  [[nodiscard]] void* storage() noexcept { return m_buf; }
+
   [[nodiscard]] explicit operator bool() const noexcept { return m_vt != nullptr; }
 
   /// Whether the body takes a `TaskContext&`.
