@@ -93,6 +93,9 @@ TaskScheduler::~TaskScheduler() {
   if (live != 0) {
     e.cancel(live);
     e.pool.wait();
+    // Every task of the run was finalised, so every slot below the graph's size is alive, as wait() would
+    // have recorded: the result block destroys them (what they hold would leak otherwise).
+    e.results->constructed = std::max<std::size_t>(e.results->constructed, e.graph.size());
   }
 }
 

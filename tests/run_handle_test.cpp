@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -224,6 +225,41 @@ TEST(Cancel, DestroyingAnUnwaitedHandleCancelsAndWaits) {
   EXPECT_EQ(after_calls.load(), 0);
   EXPECT_EQ(s.run().count(Status::success), 2u);  // the scheduler is free again
   EXPECT_EQ(after_calls.load(), 1);
+}
+
+// An exception that holds a share of something, to see that the result slot keeping it released it.
+struct Holding : std::runtime_error {
+  explicit Holding(std::shared_ptr<int> p) : std::runtime_error("holding"), held(std::move(p)) {}
+  std::shared_ptr<int> held;
+};
+
+// A scheduler destroyed while a run it started is still going (its handle left alive, never used again)
+// cancels the run and waits for it; the results that run left in its slots, a value and an error, must
+// then be released with the scheduler like those of a run that was waited for.
+TEST(Cancel, DestroyingTheSchedulerUnderALiveRunReleasesItsResults) {
+  auto token = std::make_shared<int>(7);
+  // The handle lives in storage that is never destroyed: it must not be used once the scheduler is gone.
+  alignas(RunHandle) unsigned char storage[sizeof(RunHandle)];
+  {
+    TaskScheduler s(2);
+    Flag waiting;
+    s.add_task("value", [token] { return token; });
+    s.add_task("fails", [token]() -> int { throw Holding(token); });
+    s.add_task("skipped", [] {}, {"fails"});
+    s.add_task("waits", [&waiting](dagsched::TaskContext& ctx) {
+      waiting.set();
+      for (int i = 0; i < 100000 && !ctx.stop_token().stop_requested(); ++i) {
+        std::this_thread::sleep_for(1ms);
+      }
+    });
+    RunHandle* handle = ::new (static_cast<void*>(storage)) RunHandle(s.start());
+    ASSERT_TRUE(waiting.wait_for(kGenerousTimeout));
+    for (int i = 0; i < 100000 && handle->progress().finished < 3; ++i) {
+      std::this_thread::sleep_for(1ms);
+    }
+    ASSERT_EQ(handle->progress().finished, 3u) << "value, fails and skipped should have finished";
+  }  // cancels "waits", waits for it, and releases every result slot
+  EXPECT_EQ(token.use_count(), 1) << "a result of the abandoned run outlived the scheduler";
 }
 
 TEST(Cancel, MovedHandlesOwnTheRunOnce) {
