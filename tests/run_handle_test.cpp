@@ -241,8 +241,8 @@ TEST(Cancel, DestroyingTheSchedulerUnderALiveRunReleasesItsResults) {
   // The handle lives in storage that is never destroyed: it must not be used once the scheduler is gone.
   alignas(RunHandle) unsigned char storage[sizeof(RunHandle)];
   {
+    Flag waiting;  // before the scheduler, which outlives the run's use of it
     TaskScheduler s(2);
-    Flag waiting;
     s.add_task("value", [token] { return token; });
     s.add_task("fails", [token]() -> int { throw Holding(token); });
     s.add_task("skipped", [] {}, {"fails"});
