@@ -124,6 +124,38 @@ void rank_tasks(const Graph& graph, FrozenGraph& frozen) {
   }
 }
 
+/// Sorts `roots` (in index order) by rank, highest first, ties in index order, where every root has the
+/// same band and paths no longer than a few times the root count: by counting, in two passes over the
+/// roots and one over the path lengths. Returns false, having done nothing, otherwise.
+bool counting_sort_roots(const std::uint64_t* rank, std::vector<std::uint32_t>& roots) {
+  constexpr std::uint64_t low = ~FrozenGraph::band_mask;
+  const std::uint64_t band = rank[roots.front()] & FrozenGraph::band_mask;
+  std::uint64_t longest = 0;
+  for (const std::uint32_t r : roots) {
+    if ((rank[r] & FrozenGraph::band_mask) != band) {
+      return false;
+    }
+    longest = std::max(longest, rank[r] & low);
+  }
+  if (longest > 4 * std::uint64_t{roots.size()} + 64) {
+    return false;  // cost hints scale paths to 32 bits: a comparison sort then
+  }
+  // Bucket k holds the roots whose path is longest - k, so that buckets run from the longest path down.
+  std::vector<std::uint32_t> start(static_cast<std::size_t>(longest) + 2, 0);
+  for (const std::uint32_t r : roots) {
+    ++start[static_cast<std::size_t>(longest - (rank[r] & low)) + 1];
+  }
+  for (std::size_t k = 1; k < start.size(); ++k) {
+    start[k] += start[k - 1];
+  }
+  std::vector<std::uint32_t> sorted(roots.size());
+  for (const std::uint32_t r : roots) {  // in index order: each bucket keeps it
+    sorted[start[static_cast<std::size_t>(longest - (rank[r] & low))]++] = r;
+  }
+  roots.swap(sorted);
+  return true;
+}
+
 /// Fills frozen.roots_by_rank and roots_by_priority from the ranks.
 void order_roots(const Graph& graph, FrozenGraph& frozen) {
   const std::uint64_t* rank = frozen.rank.data();
@@ -135,7 +167,9 @@ void order_roots(const Graph& graph, FrozenGraph& frozen) {
   const std::uint32_t* roots_end = order + frozen.root_count;
   if (!std::is_sorted(order, roots_end, by(~std::uint64_t{0}))) {
     frozen.roots_by_rank.assign(order, roots_end);
-    std::stable_sort(frozen.roots_by_rank.begin(), frozen.roots_by_rank.end(), by(~std::uint64_t{0}));
+    if (!counting_sort_roots(rank, frozen.roots_by_rank)) {
+      std::stable_sort(frozen.roots_by_rank.begin(), frozen.roots_by_rank.end(), by(~std::uint64_t{0}));
+    }
   }
   // Without explicit priorities every root has the same band: index order is FIFO's.
   if (!graph.priorities.empty() && !std::is_sorted(order, roots_end, by(FrozenGraph::band_mask))) {

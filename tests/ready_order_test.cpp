@@ -308,6 +308,42 @@ TEST(ReadyOrder, TheLongestRemainingPathStartsFirst) {
   }
 }
 
+// Roots start in the order of their critical paths, longest first, and roots of equal path in the order
+// they were added (freeze sorts them by counting where the paths are short, by comparison otherwise).
+TEST(ReadyOrder, RootsOfEqualPathStartInTheOrderTheyWereAdded) {
+  for (const bool hinted : {false, true}) {
+    constexpr std::size_t roots = 300;
+    TaskScheduler s(1);
+    StartLog log;
+    std::vector<std::size_t> length(roots);
+    std::vector<TaskHandle> h;
+    for (std::size_t i = 0; i < roots; ++i) {
+      length[i] = (i * 7) % 5 + 1;  // each root heads a chain of 1 to 5 tasks
+      TaskOptions o;
+      o.cost = hinted ? 2.0 : 1.0;  // cost hints: the same order, through the comparison sort
+      h.push_back(s.add_task("r" + std::to_string(i), [&log, i] { log.started(i); }, {}, o));
+    }
+    for (std::size_t i = 0; i < roots; ++i) {
+      TaskHandle prev = h[i];
+      for (std::size_t k = 1; k < length[i]; ++k) {
+        prev = s.add_task("r" + std::to_string(i) + "." + std::to_string(k), [] {}, {prev});
+      }
+    }
+    std::vector<std::size_t> expected(roots);
+    for (std::size_t i = 0; i < roots; ++i) {
+      expected[i] = i;
+    }
+    std::stable_sort(expected.begin(), expected.end(),
+                     [&](std::size_t a, std::size_t b) { return length[a] > length[b]; });
+    for (int run = 0; run < 2; ++run) {
+      log.clear();
+      const auto results = s.run(Exact(ReadyOrder::critical_path));
+      ASSERT_TRUE(results.all_succeeded());
+      EXPECT_EQ(log.order(), expected) << "hinted " << hinted << ", run " << run;
+    }
+  }
+}
+
 TEST(ReadyOrder, ExplicitPriorityComesBeforeTheCriticalPath) {
   TaskScheduler s(1);
   StartLog log;
