@@ -321,7 +321,8 @@ TEST(ReadyOrder, RootsOfEqualPathStartInTheOrderTheyWereAdded) {
       length[i] = (i * 7) % 5 + 1;  // each root heads a chain of 1 to 5 tasks
       TaskOptions o;
       o.cost = hinted ? 2.0 : 1.0;  // cost hints: the same order, through the comparison sort
-      h.push_back(s.add_task("r" + std::to_string(i), [&log, i] { log.started(i); }, {}, o));
+      h.push_back(s.add_task(
+          "r" + std::to_string(i), [&log, i] { log.started(i); }, {}, o));
     }
     for (std::size_t i = 0; i < roots; ++i) {
       TaskHandle prev = h[i];
