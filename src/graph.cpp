@@ -232,7 +232,7 @@ FrozenGraph freeze(const Graph& graph, const IdTable& ids) {
   for (std::uint32_t t = n; t-- > 0;) {
     const TaskNode& node = graph.nodes[t];
     std::construct_at(&unmet[t], initial_count(node.dep_count));
-    invoke[t] = node.fn.invoker();
+    invoke[t] = node.extra != 0 ? nullptr : node.fn.invoker();
     if (node.dep_count == 0) {
       frozen.order[--roots_left] = t;
     }

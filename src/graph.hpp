@@ -116,6 +116,8 @@ struct FrozenGraph {
   /// thread's writes to lines another core has read each wait for that core to give them up. In a loop of
   /// build, run, destroy on this project's 2-core VM, that made the build of the 10,000-task random graph
   /// take 1.6x as long as a build in blocks no worker had read (docs/design.md, section 2).
+  /// Null for a task with options or a context (TaskNode::extra != 0): the run's fast path sends it to the
+  /// slow path, which calls the node's TaskFn, so that test too reads no node.
   BlockArray<TaskFn::Invoker> invoke;
   /// Per task, the next task below it in a ready queue's stack (see ReadyQueue); scratch for ordered runs.
   BlockArray<std::uint32_t> links;

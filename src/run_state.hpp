@@ -106,7 +106,7 @@ class RunState {
   /// `Observed` is fixed per run: without an observer the events cost nothing.
   /// The per-run variants of execute(), fixed when the run starts so that a run pays only for what it
   /// uses: `observed` (an observer: every task takes the slow path and raises events), `extras` (some
-  /// task has options or a context: the loop tests `node.extra`), `counted` (a RunHandle can ask for
+  /// task has options or a context: the loop tests for a null invoker), `counted` (a RunHandle can ask for
   /// progress: one relaxed store per task).
   struct Mode {
     bool observed;
@@ -176,8 +176,9 @@ class RunState {
       std::uint32_t task = item & index_mask;
       TaskResult& result = results[task];
       TaskNode& node = ChunkedArray<TaskNode>::at(nodes, task);
+      const TaskFn::Invoker call = invoke[task];  // null: the task has options or a context
       bool ok;
-      if (Observed || (item & poison_bit) != 0 || (Extras && node.extra != 0) ||
+      if (Observed || (item & poison_bit) != 0 || (Extras && call == nullptr) ||
           m_cancelled.load(std::memory_order_relaxed)) [[unlikely]] {  // see is_cancelled()
         const Outcome outcome = run_slow(item, node, result, sink.index);
         if (outcome == Outcome::pending) {  // waiting for a delayed retry: it finishes later
@@ -188,7 +189,7 @@ class RunState {
         if (task >= m_construct_from) [[unlikely]] {
           ::new (static_cast<void*>(&result)) TaskResult();
         }
-        const Attempt outcome = attempt(invoke[task], node, result);
+        const Attempt outcome = attempt(call, node, result);
         if (outcome == Attempt::success) [[likely]] {
           ++finished;
           if constexpr (!Sink::queued && !Observed) {
@@ -406,7 +407,7 @@ class RunState {
     ChainEnd end{task, true, Attempt::success};
     // Attempts link `task` (at `node`); false (with `end` set) where it was not attempted or did not succeed.
     auto link = [&]() __attribute__((always_inline))->bool {
-      if ((Extras && node->extra != 0) || m_cancelled.load(std::memory_order_relaxed)) [[unlikely]] {
+      if ((Extras && *invoke == nullptr) || m_cancelled.load(std::memory_order_relaxed)) [[unlikely]] {
         end = {task, false, Attempt::success};  // the general path takes it
         return false;
       }
