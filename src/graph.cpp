@@ -276,7 +276,7 @@ FrozenGraph freeze(const Graph& graph, const IdTable& ids) {
       throw_cycle(graph, ids, unmet);
     }
     for (std::uint32_t t = 0; t < n; ++t) {
-      unmet[t].store(initial_count(graph.nodes[t].dep_count), std::memory_order_relaxed);
+      unmet[t].store(restarted(unmet[t].load(std::memory_order_relaxed)), std::memory_order_relaxed);
     }
   }
   if (!index_ordered || !unit) {

@@ -29,8 +29,13 @@ inline constexpr std::uint32_t max_dependencies = (1u << 31) - 1;
 /// node, so that workers never read the nodes the building thread writes (see FrozenGraph::invoke).
 using DepCounter = std::atomic<std::uint64_t>;
 inline constexpr std::uint64_t unmet_mask = 0x7FFFFFFFULL;
+inline constexpr std::uint64_t dep_failed_bit = std::uint64_t{1} << 31;
 [[nodiscard]] constexpr std::uint64_t initial_count(std::uint32_t dep_count) noexcept {
   return (std::uint64_t{dep_count} << 32) | dep_count;
+}
+/// The value a counter that held `value` starts the next run from (its high half is never changed).
+[[nodiscard]] constexpr std::uint64_t restarted(std::uint64_t value) noexcept {
+  return initial_count(static_cast<std::uint32_t>(value >> 32));
 }
 
 /// One task as add_task recorded it. An id named as a dependency before being registered has a node

@@ -1,6 +1,7 @@
 // Storage for the results of a run, shared with the ResultSets that expose it.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <new>
 
@@ -35,6 +36,8 @@ class ResultBlock {
 
   /// Slots [0, constructed) are alive. Written by the scheduler between runs only.
   std::size_t constructed = 0;
+  /// Records that a run over `n` tasks has ended: it finalised every task, so slots [0, n) are alive.
+  void run_ended(std::size_t n) noexcept { constructed = std::max(constructed, n); }
   /// Every alive slot holds nothing to release (no value, error or skip causes), as a run of void bodies
   /// that all succeeded leaves them: destroying them does nothing, and the pass over them is skipped.
   /// Cleared when a run starts, set when one ends that way.

@@ -528,17 +528,16 @@ class RunState {
     if ((entry & FrozenGraph::sole_dependency) != 0) {
       return ok ? task : (task | poison_bit);
     }
-    constexpr std::uint64_t failed_bit = std::uint64_t{1} << 31;
     DepCounter& counter = m_counters_dep[task];
     if (!ok) {
-      counter.fetch_or(failed_bit, std::memory_order_relaxed);
+      counter.fetch_or(dep_failed_bit, std::memory_order_relaxed);
     }
     const std::uint64_t old = counter.fetch_sub(1, std::memory_order_acq_rel);
     if ((old & unmet_mask) != 1) {
       return none;
     }
-    const bool poisoned = (old & failed_bit) != 0;
-    counter.store(initial_count(static_cast<std::uint32_t>(old >> 32)), std::memory_order_relaxed);
+    const bool poisoned = (old & dep_failed_bit) != 0;
+    counter.store(restarted(old), std::memory_order_relaxed);
     return poisoned ? (task | poison_bit) : task;
   }
 

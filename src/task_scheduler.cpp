@@ -93,9 +93,7 @@ TaskScheduler::~TaskScheduler() {
   if (live != 0) {
     e.cancel(live);
     e.pool.wait();
-    // Every task of the run was finalised, so every slot below the graph's size is alive, as wait() would
-    // have recorded: the result block destroys them (what they hold would leak otherwise).
-    e.results->constructed = std::max<std::size_t>(e.results->constructed, e.graph.size());
+    e.results->run_ended(e.graph.size());  // as wait() would: the block then destroys what the slots hold
   }
 }
 
@@ -431,8 +429,7 @@ ResultSet RunHandle::wait() {
     e.run.reset();
     all_succeeded = e.final_progress.failed == 0 && e.final_progress.skipped == 0 && e.final_progress.cancelled == 0;
   }
-  // Every task was finalised, so every slot below n has been constructed.
-  e.results->constructed = std::max<std::size_t>(e.results->constructed, n);
+  e.results->run_ended(n);
   // A success leaves its slot without an error or skip causes, and a void body leaves no value.
   e.results->empty_slots = all_succeeded && e.graph.value_bodies == 0;
   ResultSet results(e.ids, e.results, e.results->data(), n, e.serial);
